@@ -1,0 +1,139 @@
+"""The workflow, run for real through Snakemake's API on a temporary copy of the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vlgen.config import load_config
+from vlgen.store import FeatureStore
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPER = Path(__file__).parent / "helpers" / "run_snakemake.py"
+TINY = {"run": "tiny", "models": ["pixels", "resnet18-random", "minilm"], "datasets": ["digits"],
+        "fewshot": {"shots": [1, 5], "trials": 2}}
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *configfiles: str, dryrun: bool = False, targets: tuple[str, ...] = ()) -> list[str]:
+    """Outputs of the jobs Snakemake scheduled (and ran, unless dryrun)."""
+    cmd = [sys.executable, str(HELPER), str(workdir), "--configfile", *configfiles]
+    if dryrun:
+        cmd.append("--dryrun")
+    if targets:
+        cmd += ["--target", *targets]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-8000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("SCHEDULED=")][-1]
+    return json.loads(line[len("SCHEDULED="):])
+
+
+def write_config(workdir: Path, name: str, data: dict) -> str:
+    path = workdir / "config" / name
+    path.write_text(yaml.safe_dump(data))
+    return f"config/{name}"
+
+
+def extraction_outputs(scheduled: list[str]) -> list[str]:
+    return [p for p in scheduled if "/features/" in p and p.endswith(".json")]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("repo")
+    for name in ("Snakefile", "workflow", "config", "profiles"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, work / name)
+    write_config(work, "tiny.yaml", TINY)
+    scheduled = snakemake(work, "config/tiny.yaml")
+    assert len(extraction_outputs(scheduled)) == 5  # 2 image models x 2 splits + the text model's class list
+    return work
+
+
+def test_full_run_writes_tables_figure_and_a_verified_store(workdir):
+    results = workdir / "results" / "tiny"
+    table = results / "tables" / "fewshot.csv"
+    import pandas as pd
+
+    trials = pd.read_csv(table)
+    assert list(trials.columns) == ["model", "dataset", "preset", "shots", "trial", "accuracy", "feature_key"]
+    assert len(trials) == 2 * 1 * 2 * 2 * 2  # image models x datasets x presets x shots x trials
+    assert set(trials["model"]) == {"pixels", "resnet18-random"}
+    assert trials["accuracy"].between(0, 1).all()
+    # raw pixels of digits are far better than chance (0.1) with 5 shots
+    assert trials.query("model == 'pixels' and shots == 5")["accuracy"].min() > 0.5
+    features = pd.read_csv(results / "features.csv")
+    assert len(features) == 5 and set(features["split"]) == {"train", "test", "classes"}
+    assert (results / "figures" / "fewshot.png").stat().st_size > 10_000
+    verify = subprocess.run([shutil.which("vlgen") or "vlgen", "store", "verify", "--store",
+                             str(workdir / "results" / "store")], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "5 ok, 0 bad" in verify.stdout
+
+
+def test_second_run_schedules_nothing(workdir):
+    assert snakemake(workdir, "config/tiny.yaml", dryrun=True) == []
+
+
+def test_touching_code_schedules_no_extraction(workdir):
+    for folder in ("workflow/scripts", "workflow/vlgen"):
+        for path in (workdir / folder).rglob("*.py"):
+            path.touch()
+    scheduled = snakemake(workdir, "config/tiny.yaml", dryrun=True)
+    assert extraction_outputs(scheduled) == []
+
+
+def test_changing_a_fewshot_parameter_reruns_no_extraction(workdir):
+    override = write_config(workdir, "more_trials.yaml", {"fewshot": {"trials": 3}})
+    scheduled = snakemake(workdir, "config/tiny.yaml", override, dryrun=True)
+    assert extraction_outputs(scheduled) == []
+    assert any(p.endswith("fewshot/pixels/digits.csv") for p in scheduled)
+
+
+def test_adding_a_model_schedules_only_its_jobs(workdir):
+    spec = yaml.safe_load((ROOT / "config" / "models" / "demo.yaml").read_text())["model_catalog"]["resnet18-random"]
+    added = write_config(workdir, "added.yaml", {
+        "model_catalog": {"resnet18-seed1": {**spec, "init_seed": 1}},
+        "models": [*TINY["models"], "resnet18-seed1"]})
+    scheduled = snakemake(workdir, "config/tiny.yaml", added, dryrun=True)
+    config = load_config(["config/tiny.yaml", added], workdir)
+    new_keys = {config.feature_key("resnet18-seed1", "digits", s) for s in ("train", "test")}
+    assert sorted(scheduled) == sorted([
+        *(f"results/store/features/{k}.json" for k in new_keys),
+        "results/tiny/fewshot/resnet18-seed1/digits.csv",
+        "results/tiny/tables/fewshot.csv", "results/tiny/tables/fewshot_summary.csv",
+        "results/tiny/figures/fewshot.png", "results/tiny/features.csv"])
+
+
+def test_demo_config_schedules_only_the_demo_selection(workdir):
+    scheduled = snakemake(workdir, "config/demo.yaml", dryrun=True)
+    demo = load_config(["config/demo.yaml"], workdir)
+    demo_keys = {job.key for job in demo.feature_jobs()}
+    assert {Path(p).stem for p in extraction_outputs(scheduled)} <= demo_keys
+    for path in scheduled:
+        if "/fewshot/" in path:
+            model, dataset = Path(path).parent.name, Path(path).stem
+            assert model in demo.image_models and dataset in demo.datasets
+    assert all(p.startswith(("results/demo/", "results/store/", "resources/datasets/")) for p in scheduled)
+
+
+def test_a_deleted_manifest_costs_no_forward_pass(workdir):
+    config = load_config(["config/tiny.yaml"], workdir)
+    key = config.feature_key("resnet18-random", "digits", "test")
+    store = FeatureStore(workdir / "results" / "store")
+    created = store.attrs(key)["created"]
+    store.manifest_path(key).unlink()
+    scheduled = snakemake(workdir, "config/tiny.yaml")
+    assert f"results/store/features/{key}.json" in scheduled
+    assert store.attrs(key)["created"] == created  # the entry was not rewritten
+    log = (workdir / "results" / "logs" / "extract_features" / f"{key}.log").read_text()
+    assert "complete and verified: no model work" in log

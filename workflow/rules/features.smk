@@ -1,0 +1,49 @@
+# Feature extraction into the content-addressed store. A shell rule (not a script) so that a git
+# pull does not make Snakemake think the code changed; the output is the manifest only, so the
+# Zarr entry is never deleted by Snakemake before a rerun (a complete entry is reused as is).
+
+
+def dataset_inputs(wc):
+    marker = PREPARED.get(DATASET_OF_KEY[wc.key])
+    return [marker] if marker else []
+
+
+rule extract_features:
+    input:
+        dataset_inputs,
+    output:
+        f"{STORE}/features/{{key}}.json",
+    params:
+        payload=lambda wc: canonical_json(PAYLOADS[wc.key]),
+        store=STORE,
+        root=lambda wc: RUN.dataset_root(DATASET_OF_KEY[wc.key]),
+    resources:
+        gpu=1,
+        batch_size=64,
+        workers=2,
+        device="auto",
+    threads: 2
+    log:
+        "results/logs/extract_features/{key}.log",
+    shell:
+        "vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}"
+        " --expect-key {wildcards.key} --device {resources.device} --batch-size {resources.batch_size}"
+        " --workers {resources.workers} --threads {threads} --no-progress > {log} 2>&1"
+
+
+rule features_table:
+    input:
+        [f"{STORE}/features/{job.key}.json" for job in FEATURE_JOBS],
+    output:
+        f"{RESULTS}/features.csv",
+    params:
+        rows=[{"model": j.model, "dataset": j.dataset, "split": j.split, "key": j.key} for j in FEATURE_JOBS],
+    log:
+        f"{RESULTS}/logs/features_table.log",
+    script:
+        "../scripts/features_table.py"
+
+
+rule features:
+    input:
+        rules.features_table.output,

@@ -1,0 +1,51 @@
+# Few-shot prototype classification on cached features (CPU; reads the store, imports no torch).
+
+FEWSHOT = RUN.section("fewshot")
+
+
+rule fewshot_evaluate:
+    input:
+        train=lambda wc: manifest(wc.model, wc.dataset, "train"),
+        test=lambda wc: manifest(wc.model, wc.dataset, "test"),
+    output:
+        f"{RESULTS}/fewshot/{{model}}/{{dataset}}.csv",
+    params:
+        fewshot=FEWSHOT,
+        store=STORE,
+        task_version=task_version("fewshot"),
+    threads: 1
+    log:
+        f"{RESULTS}/logs/fewshot_evaluate/{{model}}/{{dataset}}.log",
+    script:
+        "../scripts/fewshot_evaluate.py"
+
+
+rule fewshot_table:
+    input:
+        expand(f"{RESULTS}/fewshot/{{model}}/{{dataset}}.csv", model=RUN.image_models, dataset=RUN.datasets),
+    output:
+        trials=report(f"{RESULTS}/tables/fewshot.csv", category="Few-shot", caption="../report/fewshot_table.rst"),
+        summary=f"{RESULTS}/tables/fewshot_summary.csv",
+    log:
+        f"{RESULTS}/logs/fewshot_table.log",
+    script:
+        "../scripts/fewshot_table.py"
+
+
+rule fewshot_figure:
+    input:
+        rules.fewshot_table.output.trials,
+    output:
+        report(f"{RESULTS}/figures/fewshot.png", category="Few-shot", caption="../report/fewshot_figure.rst"),
+    params:
+        families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+    log:
+        f"{RESULTS}/logs/fewshot_figure.log",
+    script:
+        "../scripts/fewshot_figure.py"
+
+
+rule fewshot:
+    input:
+        rules.fewshot_table.output,
+        rules.fewshot_figure.output,

@@ -1,0 +1,207 @@
+"""The `vlgen` command: extraction (called by the workflow), store tools, catalog listings.
+
+Heavy imports happen inside each command, so `vlgen store ls` starts without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from vlgen.config import ConfigError, RunConfig, load_config, read_yaml
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(none)"
+    columns = columns or list(rows[0])
+    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _run_configs(args: argparse.Namespace) -> list[RunConfig]:
+    """The run configs named with --configfile, or every run config under config/ by default."""
+    root = Path(args.root)
+    if args.configfile:
+        return [load_config(args.configfile, root)]
+    runs = sorted(p for p in (root / "config").glob("*.yaml") if "run" in read_yaml(p))
+    return [load_config([p], root) for p in runs]
+
+
+def _store_root(args: argparse.Namespace) -> Path:
+    if args.store:
+        return Path(args.store)
+    return Path(args.root) / load_config(args.configfile or [], args.root).store
+
+
+def _names_by_key(configs: list[RunConfig]) -> dict[str, tuple[str, str, str]]:
+    return {job.key: (job.model, job.dataset, job.split) for c in configs for job in c.feature_jobs()}
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_extract(args: argparse.Namespace) -> int:
+    from vlgen.extract import extract
+    from vlgen.keys import content_key
+
+    payload = json.loads(args.payload)
+    if args.expect_key and content_key(payload) != args.expect_key:
+        raise SystemExit(f"vlgen extract: payload hashes to {content_key(payload)}, not {args.expect_key}: "
+                         "the workflow and the package disagree on keys (reinstall with `pip install -e .`)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    manifest = extract(payload, args.store, args.dataset_root, weights=args.weights, device=args.device,
+                       batch_size=args.batch_size, workers=args.workers, progress=not args.no_progress)
+    print(manifest)
+    return 0
+
+
+def cmd_store_ls(args: argparse.Namespace) -> int:
+    from vlgen.store import FeatureStore
+
+    store = FeatureStore(_store_root(args))
+    names = _names_by_key(_run_configs(args))
+    rows = []
+    for key in store.keys():
+        attrs = store.attrs(key) or {}
+        payload = attrs.get("payload", {})
+        model, dataset, split = names.get(key, (
+            f"{payload.get('model', {}).get('source', '?')}:{payload.get('model', {}).get('name', '?')}",
+            payload.get("dataset", {}).get("reader", "?"), payload.get("split", "?")))
+        size = sum(p.stat().st_size for d in (store.entry_dir(key), store.partial_dir(key)) if d.exists()
+                   for p in d.rglob("*") if p.is_file())
+        rows.append({"key": key, "model": model, "dataset": dataset, "split": split, "n": attrs.get("n", "?"),
+                     "dim": attrs.get("dim", "?"), "size_MB": f"{size / 1e6:.1f}",
+                     "complete": "yes" if attrs.get("complete") is True else "NO"})
+    print(_table(rows, ["key", "model", "dataset", "split", "n", "dim", "size_MB", "complete"]))
+    return 0
+
+
+def cmd_store_verify(args: argparse.Namespace) -> int:
+    from vlgen.store import FeatureStore
+
+    store = FeatureStore(_store_root(args))
+    keys = args.keys or store.keys()
+    bad = 0
+    for key in keys:
+        problems = store.verify(key)
+        bad += bool(problems)
+        print(f"{key}  {'ok' if not problems else 'BAD: ' + '; '.join(problems)}")
+    print(f"{len(keys) - bad} ok, {bad} bad")
+    return 1 if bad else 0
+
+
+def cmd_store_gc(args: argparse.Namespace) -> int:
+    from vlgen.store import FeatureStore
+
+    configs = _run_configs(args)
+    store = FeatureStore(_store_root(args))
+    referenced = set(_names_by_key(configs))
+    orphans = [k for k in store.keys() if k not in referenced]
+    runs = ", ".join(c.run for c in configs)
+    print(f"{len(orphans)} of {len(store.keys())} entries are referenced by no run config ({runs})")
+    for key in orphans:
+        print(f"  {key}")
+        if args.yes:
+            store.remove(key)
+    if orphans and not args.yes:
+        print("nothing deleted; rerun with --yes to delete them")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from vlgen.models.listing import describe_models
+
+    print(_table(describe_models(load_config(args.configfile or [], args.root))))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from vlgen.data.listing import describe_datasets
+
+    print(_table(describe_datasets(load_config(args.configfile or [], args.root))))
+    return 0
+
+
+def cmd_prepare_dataset(args: argparse.Namespace) -> int:
+    from vlgen.data.registry import get_reader
+
+    spec = json.loads(args.spec)
+    get_reader(spec["reader"]).prepare(spec, Path(args.root))
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------------
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--configfile", nargs="+", default=[], help="run config(s), as given to snakemake")
+    parser.add_argument("--root", default=".", help="the workflow's directory (holds config/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vlgen", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("extract", help="extract one store entry (the workflow calls this)")
+    p.add_argument("--payload", required=True, help="the entry's key payload as JSON")
+    p.add_argument("--store", required=True)
+    p.add_argument("--dataset-root", required=True)
+    p.add_argument("--weights", default=None)
+    p.add_argument("--expect-key", default=None, help="fail unless the payload hashes to this key")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_extract)
+
+    store = sub.add_parser("store", help="inspect and maintain the feature store")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    for name, func, text in (("ls", cmd_store_ls, "list entries"),
+                             ("verify", cmd_store_verify, "recompute digests; find incomplete/corrupt/NaN entries"),
+                             ("gc", cmd_store_gc, "list (and with --yes delete) entries no run config references")):
+        p = store_sub.add_parser(name, help=text)
+        _config_args(p)
+        p.add_argument("--store", default=None, help="store root (default: the config's `store`)")
+        if name == "verify":
+            p.add_argument("keys", nargs="*")
+        if name == "gc":
+            p.add_argument("--yes", action="store_true", help="really delete")
+        p.set_defaults(func=func)
+
+    for name, func, text in (("models", cmd_models, "list the model catalog"),
+                             ("datasets", cmd_datasets, "list the dataset catalog")):
+        p = sub.add_parser(name, help=text)
+        _config_args(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("prepare-dataset", help="download or generate a dataset (the workflow calls this)")
+    p.add_argument("--spec", required=True, help="the dataset's key payload as JSON")
+    p.add_argument("--root", required=True)
+    p.set_defaults(func=cmd_prepare_dataset)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"vlgen: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

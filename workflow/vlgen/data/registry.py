@@ -1,0 +1,105 @@
+"""The dataset-reader registry: a catalog entry names a reader; the reader knows the on-disk format.
+
+Readers register themselves with `@register_reader`; adding a dataset family is adding one module
+to `vlgen.data`. Readers import nothing heavy at import time (no torch).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+# Defaults of the dataset catalog fields every reader shares (config.schema.yaml $defs.dataset).
+DEFAULT_SEED = 0
+DEFAULT_TEST_FRACTION = 0.5
+
+
+@dataclass
+class SplitData:
+    """One split of a dataset: images (uint8 HxWx3 arrays or image file paths), labels, names, ids."""
+
+    images: list[Any] | np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    sample_ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, index: int) -> Any:
+        """Sample `index` as an RGB PIL image (grayscale repeated to three channels)."""
+        from PIL import Image
+
+        item = self.images[index]
+        if isinstance(item, np.ndarray):
+            image = Image.fromarray(item)
+        else:
+            with Image.open(item) as handle:
+                image = handle.copy()
+        return image.convert("RGB")
+
+
+class Reader(ABC):
+    """How to read one family of datasets from its real on-disk format."""
+
+    name: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    # The file `prepare` writes last (relative to root), so a workflow rule can depend on it;
+    # None for data the user provides or that ships with a package.
+    marker: ClassVar[str | None] = None
+
+    @abstractmethod
+    def load(self, spec: dict[str, Any], root: Path, split: str) -> SplitData:
+        """Read `split` of the dataset described by `spec` (a dataset key payload) under `root`."""
+
+    @abstractmethod
+    def class_names(self, spec: dict[str, Any], root: Path) -> list[str]:
+        """Class names in label order (what text models encode)."""
+
+    def prepare(self, spec: dict[str, Any], root: Path) -> None:
+        """Make the data present under `root` (download or generate); the default expects it there."""
+        if not root.exists():
+            raise FileNotFoundError(f"dataset folder {root} does not exist; reader {self.name!r} cannot create it")
+
+    def status(self, spec: dict[str, Any], root: Path) -> str:
+        """'present' or 'missing', cheaply."""
+        return "present" if root.exists() else "missing"
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register_reader(cls: type[Reader]) -> type[Reader]:
+    if cls.name in READERS:
+        raise ValueError(f"dataset reader {cls.name!r} is registered twice")
+    READERS[cls.name] = cls()
+    return cls
+
+
+def get_reader(name: str) -> Reader:
+    try:
+        return READERS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset reader {name!r} (registered: {', '.join(sorted(READERS))})") from None
+
+
+def stratified_split(labels: np.ndarray, spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Seeded stratified train/test indices (ascending), from the spec's test_fraction and seed.
+
+    sklearn's train_test_split does the work; sorting keeps each split in the source's order, so
+    the split is a fixed function of (labels, test_fraction, seed).
+    """
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    train, test = train_test_split(
+        indices,
+        test_size=spec.get("test_fraction", DEFAULT_TEST_FRACTION),
+        random_state=spec.get("seed", DEFAULT_SEED),
+        stratify=labels,
+    )
+    return {"train": np.sort(train), "test": np.sort(test)}

@@ -1,0 +1,110 @@
+"""Feature extraction: one model on one split of one dataset, into the store.
+
+An entry that is already complete and verified costs no model work at all (not even loading
+the model): only its manifest is rewritten. An interrupted extraction resumes from the last whole
+chunk the store recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vlgen.data import load_split
+from vlgen.data.registry import SplitData, get_reader
+from vlgen.keys import content_key
+from vlgen.models.registry import get_source
+from vlgen.preprocess import build_transform
+from vlgen.store import FeatureStore
+
+log = logging.getLogger("vlgen.extract")
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class PreprocessedImages(Dataset):
+    """Samples `indices` of a split, decoded and preprocessed (in DataLoader workers)."""
+
+    def __init__(self, split: SplitData, transform: Any, indices: range):
+        self.split = split
+        self.transform = transform
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(self.split.image(self.indices[i]))
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def extract(payload: dict[str, Any], store_root: str | Path, dataset_root: str | Path, *,
+            weights: str | Path | None = None, device: str = "auto", batch_size: int = 64,
+            workers: int = 0, progress: bool = True) -> Path:
+    """Make sure the store holds the features of `payload`; return the manifest's path."""
+    store = FeatureStore(store_root)
+    key = content_key(payload)
+    if store.is_complete(key):
+        problems = store.verify(key)
+        if not problems:
+            log.info("entry %s is complete and verified: no model work", key)
+            return store.write_manifest(key)
+        log.warning("entry %s failed verification (%s): recomputing", key, "; ".join(problems))
+        store.remove(key)
+    device = resolve_device(device)
+    source = get_source(payload["model"]["source"])
+    started = time.time()
+    weights_path = Path(weights) if weights else None
+    if source.modality == "text":
+        writer = _extract_text(store, payload, source, Path(dataset_root), weights_path, device)
+    else:
+        writer = _extract_images(store, payload, source, Path(dataset_root), weights_path, device,
+                                 batch_size, workers, progress)
+    writer.extra_attrs.update({"device": device, "extract_seconds": round(time.time() - started, 3)})
+    writer.finish()
+    log.info("entry %s written: %d x %d (resumed from row %d)", key, writer.n, writer.dim, writer.resumed_from_row)
+    return store.manifest_path(key)
+
+
+def _extract_text(store: FeatureStore, payload: dict[str, Any], source: Any, root: Path,
+                  weights: Path | None, device: str):
+    dataset = payload["dataset"]
+    names = get_reader(dataset["reader"]).class_names(dataset, root)
+    model = source.load(payload["model"], weights, device)
+    with torch.inference_mode():
+        features = np.asarray(model.encode(names), dtype=np.float32)
+    writer = store.writer(payload, np.arange(len(names)), names, model.dim)
+    writer.append(features[writer.rows_done:])
+    return writer
+
+
+def _extract_images(store: FeatureStore, payload: dict[str, Any], source: Any, root: Path,
+                    weights: Path | None, device: str, batch_size: int, workers: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    split = load_split(payload["dataset"], root, payload["split"])
+    model = source.load(payload["model"], weights, device)
+    writer = store.writer(payload, split.labels, split.sample_ids, model.dim)
+    remaining = range(writer.rows_done, len(split))
+    if writer.rows_done:
+        log.info("resuming entry %s at row %d of %d", writer.key, writer.rows_done, len(split))
+    loader = DataLoader(PreprocessedImages(split, build_transform(model.preprocess), remaining),
+                        batch_size=batch_size, num_workers=workers, pin_memory=device.startswith("cuda"))
+    dtype = PRECISIONS[payload["model"].get("precision", "fp32")]
+    device_type = torch.device(device).type
+    with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+        for batch in tqdm(loader, desc=f"extract {writer.key}", unit="batch", disable=not progress):
+            batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            writer.append(model(batch).float().cpu().numpy())
+    return writer

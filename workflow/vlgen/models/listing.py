@@ -1,0 +1,64 @@
+"""Rows for `vlgen models`: every catalog entry, its feature width, preprocessing and weights status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vlgen.models.registry import get_source
+
+if TYPE_CHECKING:
+    from vlgen.config import RunConfig
+
+UNKNOWN_DIM = "?"
+
+
+def _no_weights(model: str) -> Path | None:
+    return None
+
+
+def preprocess_summary(preprocess: dict[str, Any] | None) -> str:
+    """"256/256 bicubic" = Resize(shorter side 256) -> CenterCrop(256), bicubic; "-" for text models."""
+    if not preprocess:
+        return "-"
+    summary = f"{preprocess['size']}/{preprocess['crop']} {preprocess['interpolation']}"
+    return summary if preprocess.get("resize_backend", "pil") == "pil" else f"{summary} ({preprocess['resize_backend']})"
+
+
+def _dim(spec: dict[str, Any]) -> int | str:
+    # A listing must not fail because one entry cannot be built here (e.g. a hub model not cached).
+    try:
+        return get_source(spec["source"]).feature_dim(spec)
+    except Exception:  # noqa: BLE001
+        return UNKNOWN_DIM
+
+
+def weights_status(spec: dict[str, Any], weights_file: Path | None) -> str:
+    """n/a, random-init, local (shipped/found without download), present or missing (pretrained)."""
+    kind = get_source(spec["source"]).weights_kind(spec)
+    if kind != "pretrained":
+        return kind
+    return "present" if weights_file is not None and weights_file.exists() else "missing"
+
+
+def describe_models(config: RunConfig,
+                    weights_for: Callable[[str], Path | None] = _no_weights) -> list[dict[str, Any]]:
+    """One row per catalog entry, sorted by name; `selected` marks the run's models.
+
+    `weights_for(model)` is where the weights stage keeps a model's weights (None: nowhere yet).
+    """
+    selected = set(config.models)
+    rows = []
+    for name in sorted(config.raw["model_catalog"]):
+        spec = config.model_payload(name)
+        rows.append({
+            "name": name,
+            "selected": name in selected,
+            "family": config.raw["model_catalog"][name]["family"],
+            "source": spec["source"],
+            "dim": _dim(spec),
+            "preprocess": preprocess_summary(spec.get("preprocess")),
+            "weights": weights_status(spec, weights_for(name)),
+        })
+    return rows

@@ -1,0 +1,92 @@
+"""The model-source registry: a catalog entry names a source; the source knows how to load it.
+
+Sources register themselves with `@register_source`; adding a source is adding one module to
+`vlgen.models` (imported by its `__init__`). Source modules import torch and friends inside
+`load`, never at import time, so that config validation and CPU jobs start fast.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+Modality = Literal["image", "text"]
+# What `load` needs as weights: nothing ("n/a"), a seeded random init, files found without a download
+# ("local"), or a file the weights stage provides ("pretrained").
+WeightsKind = Literal["n/a", "random-init", "local", "pretrained"]
+# Fields every catalog entry may carry whatever its source (family/description are not in the key).
+COMMON_FIELDS = frozenset({"source", "family", "description"})
+
+
+class ImageFeatureModel(ABC):
+    """A loaded image model: preprocessed batch [B, 3, H, W] -> features [B, D]."""
+
+    dim: int
+    preprocess: dict[str, Any]
+
+    @abstractmethod
+    def __call__(self, images: Any) -> Any:
+        """Features of a batch (a torch tensor on the model's device), shape [B, dim]."""
+
+
+class TextFeatureModel(ABC):
+    """A loaded text model: class names -> one feature vector per class name."""
+
+    dim: int
+
+    @abstractmethod
+    def encode(self, class_names: list[str]) -> Any:
+        """float32 numpy array [len(class_names), dim]."""
+
+
+class Source(ABC):
+    """How to turn a catalog entry (its key payload) into a feature model."""
+
+    name: ClassVar[str]
+    modality: ClassVar[Modality]
+    required: ClassVar[tuple[str, ...]] = ()
+    # The other fields the source reads; None accepts anything. A field the source ignores would still
+    # enter the key (and hide a typo or a misplaced setting), so declared sources report it.
+    optional: ClassVar[tuple[str, ...] | None] = None
+
+    def check(self, spec: dict[str, Any]) -> list[str]:
+        """Problems with a catalog entry, phrased with the field name; empty when fine."""
+        problems = [f"source {self.name!r} needs field {field!r}" for field in self.required if field not in spec]
+        if self.optional is not None:
+            known = COMMON_FIELDS | set(self.required) | set(self.optional)
+            problems += [f"source {self.name!r} does not use field {field!r} (it reads: {', '.join(sorted(known))})"
+                         for field in sorted(spec) if field not in known]
+        return problems
+
+    def weights_kind(self, spec: dict[str, Any]) -> WeightsKind:
+        """Which weights `load` needs for this entry (the weights stage and `vlgen models` ask)."""
+        return "n/a"
+
+    @abstractmethod
+    def load(self, spec: dict[str, Any], weights: Path | None, device: str) -> ImageFeatureModel | TextFeatureModel:
+        """Build the model described by `spec` (a model key payload), in eval mode on `device`."""
+
+    def feature_dim(self, spec: dict[str, Any]) -> int:
+        """Width of the features; the default builds the model on the meta device (no memory)."""
+        import torch
+
+        with torch.device("meta"):
+            return self.load(spec, None, "meta").dim
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register_source(cls: type[Source]) -> type[Source]:
+    if cls.name in SOURCES:
+        raise ValueError(f"model source {cls.name!r} is registered twice")
+    SOURCES[cls.name] = cls()
+    return cls
+
+
+def get_source(name: str) -> Source:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise KeyError(f"unknown model source {name!r} (registered: {', '.join(sorted(SOURCES))})") from None

@@ -1,0 +1,419 @@
+"""The content-addressed feature store.
+
+Layout under the store root::
+
+    features/{key}/features.zarr     float32 features [N, D] (row chunks, zstd), labels, sample_ids
+    features/{key}.json              the manifest downstream rules depend on
+    features/.{key}.partial/         an extraction in progress (never read as a result)
+
+An entry is written into its `.partial` sibling, whole chunks at a time, with `rows_written`
+updated after each chunk, so a killed job resumes from its last whole chunk. On finish, the
+sha256 of every chunk file is recorded, `complete: true` is written last, and the directory is
+renamed into place: an entry that is not complete can never be mistaken for one that is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+from vlgen.keys import content_key
+
+CHUNK_BYTES = 8 * 2**20
+ZARR_NAME = "features.zarr"
+ARRAYS = ("features", "labels", "sample_ids")
+FORMAT_VERSION = 1
+# zstd level 1: on float features it packs within a few per cent of level 3 (the mantissa bits are
+# noise to any level) at 1.5-2.5x the speed; see benchmarks/store.py.
+ZSTD_LEVEL = 1
+# Chunks compressed, written and hashed concurrently by one writer (a resource, not a param:
+# the bytes on disk do not depend on it).
+WRITE_THREADS = 2
+# Attributes the store sets itself; a caller's extra attrs may not override them.
+RESERVED_ATTRS = frozenset({"format_version", "payload_key", "n", "dim", "chunk_rows", "rows_written",
+                            "complete", "payload", "chunk_sha256", "resumed_from_row", "created",
+                            "write_seconds", "versions"})
+
+
+class StoreError(RuntimeError):
+    """A store entry is missing, incomplete or inconsistent."""
+
+
+def chunk_rows(dim: int) -> int:
+    """Rows per chunk: about 8 MiB of float32, a function of the width only so layouts are stable."""
+    return max(1, CHUNK_BYTES // (4 * max(1, dim)))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(2**22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_files(group_dir: Path) -> dict[str, Path]:
+    """Every file of the arrays (chunks and array metadata); the group's own zarr.json holds attrs."""
+    files = {}
+    for name in ARRAYS:
+        array_dir = group_dir / name
+        if array_dir.is_dir():
+            for path in sorted(array_dir.rglob("*")):
+                if path.is_file():
+                    files[path.relative_to(group_dir).as_posix()] = path
+    return files
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Entry:
+    """A complete store entry, opened for reading; `features` stays on disk until indexed."""
+
+    key: str
+    features: zarr.Array
+    labels: np.ndarray
+    sample_ids: np.ndarray
+    attrs: dict[str, Any]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.attrs["payload"]
+
+    def load_features(self) -> np.ndarray:
+        return np.asarray(self.features[:], dtype=np.float32)
+
+
+class FeatureStore:
+    """A directory of feature entries named by their content key."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.features_dir = self.root / "features"
+
+    # -- paths ---------------------------------------------------------------------------------
+    def entry_dir(self, key: str) -> Path:
+        return self.features_dir / key
+
+    def zarr_path(self, key: str) -> Path:
+        return self.entry_dir(key) / ZARR_NAME
+
+    def partial_dir(self, key: str) -> Path:
+        return self.features_dir / f".{key}.partial"
+
+    def manifest_path(self, key: str) -> Path:
+        return self.features_dir / f"{key}.json"
+
+    # -- reading -------------------------------------------------------------------------------
+    def attrs(self, key: str) -> dict[str, Any] | None:
+        """The entry's attributes, or None when there is no finished entry directory."""
+        meta = self.zarr_path(key) / "zarr.json"
+        if not meta.is_file():
+            return None
+        return json.loads(meta.read_text()).get("attributes", {})
+
+    def is_complete(self, key: str) -> bool:
+        attrs = self.attrs(key)
+        return bool(attrs and attrs.get("complete") is True)
+
+    def open(self, key: str) -> Entry:
+        if not self.is_complete(key):
+            raise StoreError(f"store entry {key} under {self.features_dir} is missing or incomplete; "
+                             "rerun its extraction")
+        group = zarr.open_group(self.zarr_path(key), mode="r")
+        return Entry(key=key, features=group["features"], labels=np.asarray(group["labels"][:]),
+                     sample_ids=np.asarray(group["sample_ids"][:]), attrs=dict(group.attrs))
+
+    def keys(self) -> list[str]:
+        """Keys of every entry directory, complete or not, plus interrupted partial writes."""
+        if not self.features_dir.is_dir():
+            return []
+        found = set()
+        for path in self.features_dir.iterdir():
+            if path.is_dir():
+                name = path.name
+                if name.startswith(".") and name.endswith(".partial"):
+                    name = name[1:-len(".partial")]
+                found.add(name)
+        return sorted(found)
+
+    # -- writing -------------------------------------------------------------------------------
+    def writer(self, payload: dict[str, Any], labels: Sequence[int], sample_ids: Sequence[str], dim: int,
+               attrs: dict[str, Any] | None = None, *, threads: int = WRITE_THREADS) -> FeatureWriter:
+        """Start (or resume) writing the entry for `payload`; see FeatureWriter."""
+        return FeatureWriter(self, payload, np.asarray(labels, dtype=np.int64), [str(s) for s in sample_ids],
+                             int(dim), attrs or {}, threads=threads)
+
+    def write_manifest(self, key: str) -> Path:
+        """(Re)write the small JSON that downstream rules depend on, from the entry itself."""
+        attrs = self.attrs(key)
+        if not attrs or attrs.get("complete") is not True:
+            raise StoreError(f"cannot write a manifest for incomplete entry {key}")
+        manifest = {"key": key, "complete": True, "n": attrs["n"], "dim": attrs["dim"],
+                    "payload": attrs["payload"], "path": str(self.zarr_path(key)),
+                    "created": attrs.get("created")}
+        path = self.manifest_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(path, manifest)
+        return path
+
+    def remove(self, key: str) -> None:
+        for path in (self.entry_dir(key), self.partial_dir(key)):
+            if path.exists():
+                shutil.rmtree(path)
+        self.manifest_path(key).unlink(missing_ok=True)
+
+    # -- checking ------------------------------------------------------------------------------
+    def verify(self, key: str) -> list[str]:
+        """Problems with one entry: incomplete, missing or altered chunk files, NaN/inf values."""
+        problems = []
+        if self.partial_dir(key).exists() and not self.entry_dir(key).exists():
+            return ["incomplete: an interrupted write (rerun the extraction to resume it)"]
+        attrs = self.attrs(key)
+        if attrs is None:
+            return ["missing: no entry directory"]
+        if attrs.get("complete") is not True:
+            return ["incomplete: `complete` is not set"]
+        group_dir = self.zarr_path(key)
+        recorded: dict[str, str] = attrs.get("chunk_sha256", {})
+        present = _data_files(group_dir)
+        for rel in sorted(set(recorded) - set(present)):
+            problems.append(f"missing file: {rel}")
+        for rel in sorted(set(present) - set(recorded)):
+            problems.append(f"unexpected file: {rel}")
+        for rel in sorted(set(recorded) & set(present)):
+            if _sha256(present[rel]) != recorded[rel]:
+                problems.append(f"corrupt file: {rel} (sha256 differs from the one recorded at write time)")
+        if problems:
+            return problems
+        group = zarr.open_group(group_dir, mode="r")
+        features = group["features"]
+        if features.shape != (attrs["n"], attrs["dim"]):
+            problems.append(f"shape {features.shape} differs from recorded ({attrs['n']}, {attrs['dim']})")
+        step = features.chunks[0]
+        for start in range(0, features.shape[0], step):
+            block = features[start:start + step]
+            bad = ~np.isfinite(block)
+            if bad.any():
+                row = start + int(np.argwhere(bad)[0][0])
+                problems.append(f"non-finite values: {int(bad.sum())} in rows {start}..{start + len(block) - 1} "
+                                f"(first at row {row})")
+        return problems
+
+
+class FeatureWriter:
+    """Writes one entry chunk by chunk; resumes an interrupted write of the same payload.
+
+    `rows_done` says where to continue: a caller skips that many samples, then `append`s batches
+    of any size. Rows are copied into a chunk-sized buffer (so a caller may reuse its batch
+    array), and each whole chunk is handed to a small pool of threads that compress, write and
+    hash it while the caller goes on (zstd and sha256 release the GIL). `rows_written` on disk
+    only ever covers a prefix of chunks that are all written, so a kill at any moment resumes
+    from the last whole chunk. `finish` publishes the entry; `close` (or leaving a `with` block
+    with an exception) waits for the chunks in flight and leaves the partial write to resume.
+    """
+
+    def __init__(self, store: FeatureStore, payload: dict[str, Any], labels: np.ndarray,
+                 sample_ids: list[str], dim: int, attrs: dict[str, Any], threads: int = WRITE_THREADS):
+        if len(labels) != len(sample_ids):
+            raise ValueError(f"{len(labels)} labels but {len(sample_ids)} sample ids")
+        reserved = sorted(set(attrs) & RESERVED_ATTRS)
+        if reserved:
+            raise ValueError(f"attrs {reserved} are set by the store itself")
+        self.store = store
+        self.payload = payload
+        self.key = content_key(payload)
+        self.n = len(labels)
+        self.dim = dim
+        self.chunk_rows = chunk_rows(dim)
+        self.extra_attrs = attrs
+        self.threads = max(1, int(threads))
+        self.partial = store.partial_dir(self.key)
+        self.group_dir = self.partial / ZARR_NAME
+        self.started = time.time()
+        self.rows_done = self._resume_point(labels, sample_ids)
+        self.resumed_from_row = self.rows_done
+        self._features = self.group["features"]
+        self._chunk: np.ndarray | None = None  # the chunk being filled, and how many rows it has
+        self._filled = 0
+        self._submitted = self.rows_done  # rows handed to chunk writes
+        self._on_disk = self.rows_done  # rows in whole chunks known to be written (`rows_written`)
+        self._pending: deque[tuple[int, Future]] = deque()  # (end row, write) in row order
+        self._digests: dict[str, str] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def __enter__(self) -> FeatureWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._closed:
+            self.close()
+
+    def _resume_point(self, labels: np.ndarray, sample_ids: list[str]) -> int:
+        if self.group_dir.is_dir():
+            try:
+                group = zarr.open_group(self.group_dir, mode="r+")
+                attrs = dict(group.attrs)
+                same = (attrs.get("format_version") == FORMAT_VERSION and attrs.get("payload_key") == self.key
+                        and attrs.get("n") == self.n and attrs.get("dim") == self.dim
+                        and attrs.get("chunk_rows") == self.chunk_rows
+                        and group["features"].shape == (self.n, self.dim)
+                        and np.array_equal(group["labels"][:], labels)
+                        and list(group["sample_ids"][:]) == sample_ids)
+                if same:
+                    self.group = group
+                    done = min(int(attrs.get("rows_written", 0)), self.n)
+                    # Only whole chunks count (or all rows): anything else is redone.
+                    return done if done == self.n else done - done % self.chunk_rows
+            except Exception:  # noqa: BLE001 - unreadable leftovers of a killed job: start over below
+                pass
+            shutil.rmtree(self.partial)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        group = zarr.open_group(self.group_dir, mode="w")
+        compressor = ZstdCodec(level=ZSTD_LEVEL)
+        group.create_array("features", shape=(self.n, self.dim), chunks=(self.chunk_rows, self.dim),
+                           dtype="float32", compressors=compressor, fill_value=np.nan)
+        group.create_array("labels", shape=(self.n,), chunks=(max(1, self.n),), dtype="int64",
+                           compressors=compressor)[:] = labels
+        group.create_array("sample_ids", shape=(self.n,), chunks=(max(1, self.n),), dtype=str,
+                           compressors=compressor)[:] = np.asarray(sample_ids, dtype=object)
+        group.attrs.update({"format_version": FORMAT_VERSION, "payload_key": self.key, "n": self.n,
+                            "dim": self.dim, "chunk_rows": self.chunk_rows, "rows_written": 0,
+                            "complete": False})
+        self.group = group
+        return 0
+
+    def append(self, batch: np.ndarray) -> None:
+        if self._closed:
+            raise StoreError(f"entry {self.key}: writer already finished or closed")
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] != self.dim:
+            raise ValueError(f"batch of shape {batch.shape}; expected (rows, {self.dim})")
+        if self._submitted + self._filled + len(batch) > self.n:
+            raise ValueError(f"more rows than the {self.n} declared for entry {self.key} "
+                             f"({self._submitted + self._filled} already given, {len(batch)} more)")
+        pos = 0
+        while pos < len(batch):
+            if self._chunk is None:  # the last chunk is short: it ends at row n
+                self._chunk = np.empty((min(self.chunk_rows, self.n - self._submitted), self.dim), np.float32)
+                self._filled = 0
+            take = min(len(batch) - pos, len(self._chunk) - self._filled)
+            self._chunk[self._filled:self._filled + take] = batch[pos:pos + take]
+            self._filled += take
+            pos += take
+            if self._filled == len(self._chunk):
+                self._submit()
+        self._record_progress()
+
+    def _submit(self) -> None:
+        chunk, start = self._chunk, self._submitted
+        self._chunk, self._filled = None, 0
+        self._submitted = start + len(chunk)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=f"vlgen-store-{self.key}")
+        self._pending.append((self._submitted, self._pool.submit(self._write_chunk, start, chunk)))
+        # Bound the memory in flight (a few chunks); the oldest write finishing frees a slot.
+        self._record_progress(keep=2 * self.threads)
+
+    def _write_chunk(self, start: int, chunk: np.ndarray) -> dict[str, str]:
+        """In a worker thread: write one whole chunk, then hash its file while it is in the cache."""
+        self._features[start:start + len(chunk)] = chunk
+        rel = f"features/{self._features.metadata.chunk_key_encoding.encode_chunk_key((start // self.chunk_rows, 0))}"
+        path = self.group_dir / rel
+        return {rel: _sha256(path)} if path.is_file() else {}
+
+    def _record_progress(self, keep: int | None = None) -> None:
+        """Collect finished chunk writes in row order (waiting until at most `keep` are in flight;
+        None: no waiting) and record `rows_written` for the prefix that is entirely on disk."""
+        advanced = False
+        while self._pending and (self._pending[0][1].done() or (keep is not None and len(self._pending) > keep)):
+            end, future = self._pending.popleft()
+            self._digests.update(future.result())  # re-raises a failed write
+            self._on_disk = end
+            advanced = True
+        if advanced:
+            # Recorded only after every chunk before `end` is on disk: a kill in between rewrites them.
+            self.group.attrs["rows_written"] = self._on_disk
+
+    def _drain(self) -> None:
+        try:
+            self._record_progress(keep=0)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def close(self) -> None:
+        """Stop without publishing: wait for the chunks in flight and record them, so a later
+        writer for the same payload resumes after them. Rows short of a whole chunk are dropped."""
+        self._closed = True
+        self._drain()
+
+    def finish(self) -> Path:
+        """Wait for the last chunks, record digests and provenance, mark complete, publish atomically."""
+        if self._closed:
+            raise StoreError(f"entry {self.key}: writer already finished or closed")
+        self._closed = True
+        self._drain()
+        if self._on_disk != self.n:
+            raise StoreError(f"entry {self.key}: {self._submitted + self._filled} of {self.n} rows given; "
+                             f"{self._on_disk} written (a rerun resumes from there)")
+        # Temporary files of a write that a killed job left behind (zarr writes to a temporary
+        # name, then renames): no live write remains, and they are no part of the entry.
+        for path in self.group_dir.rglob("*.partial"):
+            if path.is_file():
+                path.unlink()
+        digests = {rel: self._digests.get(rel) or _sha256(path)
+                   for rel, path in _data_files(self.group_dir).items()}
+        self.group.attrs.update({
+            **self.extra_attrs,
+            "payload": self.payload,
+            "chunk_sha256": digests,
+            "resumed_from_row": self.resumed_from_row,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "write_seconds": round(time.time() - self.started, 3),
+            "versions": library_versions(),
+        })
+        self.group.attrs["complete"] = True  # last: nothing before this reads as a result
+        final = self.store.entry_dir(self.key)
+        if final.exists():  # an incomplete or corrupt leftover under the final name
+            shutil.rmtree(final)
+        os.replace(self.partial, final)
+        self.store.write_manifest(self.key)
+        return final
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the numbers, as far as they are already imported."""
+    import importlib.metadata as md
+    import sys
+
+    names = ["numpy", "zarr", "torch", "torchvision", "timm", "open_clip_torch", "transformers", "vlgen"]
+    modules = {"open_clip_torch": "open_clip"}
+    out = {}
+    for name in names:
+        if name in ("numpy", "zarr", "vlgen") or modules.get(name, name) in sys.modules:
+            try:
+                out[name] = md.version(name)
+            except md.PackageNotFoundError:
+                continue
+    return out
+

@@ -1,0 +1,1 @@
+"""Evaluations on cached features: numpy in, numbers out (no torch at import)."""
