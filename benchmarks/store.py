@@ -1,20 +1,28 @@
 """Feature store speed and size vs plain numpy files (a measurement, not a test).
 
     python benchmarks/store.py                       # 50,000 x 2048 float32, normal and post-ReLU data
-    python benchmarks/store.py --rows 10000 --kinds normal --threads 1 2
+    python benchmarks/store.py --rows 10000 --kinds normal --repeat 3
 
 Writes through `FeatureStore.writer` in extractor-sized batches (append + finish, which includes
 the chunk digests), reads back with `FeatureStore.open(...).load_features()`, runs `verify`, and
 compares with `numpy.save` / `numpy.load` of the same array in the same directory. Reads follow the
 writes, so both come from the page cache: these are CPU figures (codec, hashing, copies), which is
-what the store adds on top of the disk. Peak RSS is the growth of the process's high-water mark
-during each step (Linux only; the input array itself is not counted).
+what the store adds on top of the disk. Rows:
+
+    numpy.save      np.save / np.load of the whole array (a memcpy into the page cache)
+    zstd+sha only   the work no compressed, digested store can skip: zstd at the store's level and
+                    sha256 of every chunk, one thread, in memory, no I/O (read: zstd decode)
+    store           FeatureStore.writer (append in batches, finish) and open(...).load_features()
+
+"cpu s" is the CPU time of the whole process (all threads): unlike MB/s it hardly depends on what
+else the machine is running (the load average is printed). Peak RSS is the growth of the process's
+high-water mark during each step (Linux only; the input array itself is not counted).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import hashlib
 import os
 import shutil
 import tempfile
@@ -69,50 +77,75 @@ def make(kind: str, rows: int, dim: int, seed: int = 0) -> np.ndarray:
 
 
 def timed(fn):
-    t0 = time.perf_counter()
+    """Wall seconds, CPU seconds of the whole process (all threads), peak RSS growth, result."""
+    t0, c0 = time.perf_counter(), time.process_time()
     with Peak() as peak:
         out = fn()
-    return time.perf_counter() - t0, peak.mib, out
+    return time.perf_counter() - t0, time.process_time() - c0, peak.mib, out
 
 
-def bench_store(root: Path, x: np.ndarray, batch: int, threads: int | None, tag: str) -> dict:
+def bench_store(root: Path, x: np.ndarray, batch: int, tag: str) -> dict:
     store = FeatureStore(root / f"store-{tag}")
     n, dim = x.shape
     labels = np.arange(n) % 1000
     ids = [f"img{i:06d}" for i in range(n)]
-    kwargs = {}
-    if threads is not None and "threads" in inspect.signature(store.writer).parameters:
-        kwargs["threads"] = threads
 
     def write():
-        w = store.writer({"bench": tag, "rows": n, "dim": dim}, labels, ids, dim, **kwargs)
+        w = store.writer({"bench": tag, "rows": n, "dim": dim}, labels, ids, dim)
         for start in range(0, n, batch):
             w.append(x[start:start + batch])
         w.finish()
         return w.key
 
-    t_write, rss_write, key = timed(write)
-    t_read, rss_read, y = timed(lambda: store.open(key).load_features())
+    t_write, cpu_write, rss_write, key = timed(write)
+    t_read, cpu_read, rss_read, y = timed(lambda: store.open(key).load_features())
     assert np.array_equal(x, y)
     del y
-    t_verify, _, problems = timed(lambda: store.verify(key))
+    t_verify, _, _, problems = timed(lambda: store.verify(key))
     assert problems == [], problems
     size = du(store.entry_dir(key))
     shutil.rmtree(store.root)
-    return {"write": t_write, "read": t_read, "verify": t_verify, "size": size,
-            "rss_write": rss_write, "rss_read": rss_read}
+    return {"write": t_write, "read": t_read, "verify": t_verify, "size": size, "cpu_write": cpu_write,
+            "cpu_read": cpu_read, "rss_write": rss_write, "rss_read": rss_read}
 
 
 def bench_numpy(root: Path, x: np.ndarray) -> dict:
     path = root / "features.npy"
-    t_write, rss_write, _ = timed(lambda: np.save(path, x))
-    t_read, rss_read, y = timed(lambda: np.load(path))
+    t_write, cpu_write, rss_write, _ = timed(lambda: np.save(path, x))
+    t_read, cpu_read, rss_read, y = timed(lambda: np.load(path))
     assert np.array_equal(x, y)
     del y
     size = du(path)
     path.unlink()
-    return {"write": t_write, "read": t_read, "verify": None, "size": size,
-            "rss_write": rss_write, "rss_read": rss_read}
+    return {"write": t_write, "read": t_read, "verify": None, "size": size, "cpu_write": cpu_write,
+            "cpu_read": cpu_read, "rss_write": rss_write, "rss_read": rss_read}
+
+
+def bench_floor(x: np.ndarray) -> dict:
+    """The work no store can skip: zstd (the store's level) and sha256 of every chunk, one thread, no I/O."""
+    import numcodecs
+
+    import vlgen.store as store_module
+
+    codec = numcodecs.Zstd(level=getattr(store_module, "ZSTD_LEVEL", 3))
+    step = chunk_rows(x.shape[1])
+
+    def encode():
+        size = 0
+        for start in range(0, len(x), step):
+            blob = codec.encode(np.ascontiguousarray(x[start:start + step]))
+            hashlib.sha256(blob).digest()
+            size += len(blob)
+        return size
+
+    def decode(blobs):
+        return [codec.decode(b) for b in blobs]
+
+    t_write, cpu_write, _, size = timed(encode)
+    blobs = [codec.encode(np.ascontiguousarray(x[s:s + step])) for s in range(0, len(x), step)]
+    t_read, cpu_read, _, _ = timed(lambda: decode(blobs))
+    return {"write": t_write, "read": t_read, "verify": None, "size": size, "cpu_write": cpu_write,
+            "cpu_read": cpu_read, "rss_write": None, "rss_read": None}
 
 
 def fmt_rss(v):
@@ -125,8 +158,6 @@ def main(argv=None) -> None:
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=256, help="rows per append (an extraction batch)")
     ap.add_argument("--kinds", nargs="+", default=["normal", "relu"], choices=["normal", "relu"])
-    ap.add_argument("--threads", nargs="+", type=int, default=[None],
-                    help="writer threads to try (default: the store's default)")
     ap.add_argument("--repeat", type=int, default=1, help="take the best of this many runs")
     ap.add_argument("--dir", type=Path, default=None, help="where to write (default: a temporary dir)")
     args = ap.parse_args(argv)
@@ -134,29 +165,31 @@ def main(argv=None) -> None:
     root = Path(tempfile.mkdtemp(prefix="vlgen-bench-", dir=args.dir))
     mb = args.rows * args.dim * 4 / 1e6
     print(f"{args.rows} x {args.dim} float32 = {mb:.1f} MB; chunk {chunk_rows(args.dim)} rows; "
-          f"append batch {args.batch}; {os.cpu_count()} CPUs; dir {root}")
-    print(f"{'data':7} {'method':14} {'write MB/s':>10} {'read MB/s':>10} {'verify MB/s':>11} "
-          f"{'disk MB':>8} {'ratio':>6} {'RSS+ w/r MiB':>13}")
+          f"append batch {args.batch}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; dir {root}")
+    print(f"{'data':7} {'method':14} {'write MB/s':>10} {'(cpu s)':>7} {'read MB/s':>10} {'(cpu s)':>7} "
+          f"{'verify MB/s':>11} {'disk MB':>8} {'ratio':>6} {'RSS+ w/r MiB':>13}")
     try:
         for kind in args.kinds:
             x = make(kind, args.rows, args.dim)
-            runs = [("numpy.save", None)] + [(f"store t={t}" if t else "store", t) for t in args.threads]
             base = None
-            for label, threads in runs:
+            for label in ("numpy.save", "zstd+sha only", "store"):
                 results = []
                 for _ in range(args.repeat):
-                    if threads is None and label == "numpy.save":
+                    if label == "numpy.save":
                         results.append(bench_numpy(root, x))
+                    elif label == "zstd+sha only":
+                        results.append(bench_floor(x))
                     else:
-                        results.append(bench_store(root, x, args.batch, threads, f"{kind}-{threads}"))
+                        results.append(bench_store(root, x, args.batch, kind))
                 r = {k: min((res[k] for res in results), key=lambda v: float("inf") if v is None else v)
-                     for k in ("write", "read", "verify")}
+                     for k in ("write", "read", "verify", "cpu_write", "cpu_read")}
                 r.update({k: results[0][k] for k in ("size", "rss_write", "rss_read")})
                 base = base or r
                 verify = "" if r["verify"] is None else f"{mb / r['verify']:11.0f}"
                 slower = "" if r is base else f"   (write {r['write'] / base['write']:.1f}x, read " \
                                               f"{r['read'] / base['read']:.1f}x numpy's time)"
-                print(f"{kind:7} {label:14} {mb / r['write']:10.0f} {mb / r['read']:10.0f} {verify:>11} "
+                print(f"{kind:7} {label:14} {mb / r['write']:10.0f} {r['cpu_write']:7.2f} {mb / r['read']:10.0f} "
+                      f"{r['cpu_read']:7.2f} {verify:>11} "
                       f"{r['size'] / 1e6:8.1f} {r['size'] / (x.nbytes):6.3f} "
                       f"{fmt_rss(r['rss_write'])}/{fmt_rss(r['rss_read'])}{slower}")
             del x

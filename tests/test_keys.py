@@ -163,10 +163,11 @@ def test_key_is_twenty_lowercase_hex_characters_of_the_sha256():
 
 
 def test_key_is_stable_across_processes():
+    import os
     import subprocess
     import sys
 
     code = "import json, sys; from vlgen.keys import content_key; print(content_key(json.loads(sys.argv[1])))"
     out = subprocess.run([sys.executable, "-c", code, json.dumps(payload())], capture_output=True, text=True,
-                         check=True, env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout.strip()
+                         check=True, env={**os.environ, "PYTHONHASHSEED": "123"}).stdout.strip()
     assert out == content_key(payload())

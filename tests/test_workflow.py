@@ -47,7 +47,7 @@ def extraction_outputs(scheduled: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("repo")
-    for name in ("Snakefile", "workflow", "config", "profiles"):
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -84,14 +84,6 @@ def test_second_run_schedules_nothing(workdir):
     assert snakemake(workdir, "config/tiny.yaml", dryrun=True) == []
 
 
-def test_touching_code_schedules_no_extraction(workdir):
-    for folder in ("workflow/scripts", "workflow/vlgen"):
-        for path in (workdir / folder).rglob("*.py"):
-            path.touch()
-    scheduled = snakemake(workdir, "config/tiny.yaml", dryrun=True)
-    assert extraction_outputs(scheduled) == []
-
-
 def test_changing_a_fewshot_parameter_reruns_no_extraction(workdir):
     override = write_config(workdir, "more_trials.yaml", {"fewshot": {"trials": 3}})
     scheduled = snakemake(workdir, "config/tiny.yaml", override, dryrun=True)
@@ -105,7 +97,7 @@ def test_adding_a_model_schedules_only_its_jobs(workdir):
         "model_catalog": {"resnet18-seed1": {**spec, "init_seed": 1}},
         "models": [*TINY["models"], "resnet18-seed1"]})
     scheduled = snakemake(workdir, "config/tiny.yaml", added, dryrun=True)
-    config = load_config(["config/tiny.yaml", added], workdir)
+    config = load_config([workdir / "config/tiny.yaml", workdir / added], workdir)
     new_keys = {config.feature_key("resnet18-seed1", "digits", s) for s in ("train", "test")}
     assert sorted(scheduled) == sorted([
         *(f"results/store/features/{k}.json" for k in new_keys),
@@ -116,7 +108,7 @@ def test_adding_a_model_schedules_only_its_jobs(workdir):
 
 def test_demo_config_schedules_only_the_demo_selection(workdir):
     scheduled = snakemake(workdir, "config/demo.yaml", dryrun=True)
-    demo = load_config(["config/demo.yaml"], workdir)
+    demo = load_config([workdir / "config/demo.yaml"], workdir)
     demo_keys = {job.key for job in demo.feature_jobs()}
     assert {Path(p).stem for p in extraction_outputs(scheduled)} <= demo_keys
     for path in scheduled:
@@ -126,8 +118,17 @@ def test_demo_config_schedules_only_the_demo_selection(workdir):
     assert all(p.startswith(("results/demo/", "results/store/", "resources/datasets/")) for p in scheduled)
 
 
+def test_touching_code_schedules_no_extraction(workdir):
+    """Script rules rerun when their script is newer (Snakemake's rule); extraction never does."""
+    for folder in ("workflow/scripts", "workflow/vlgen"):
+        for path in (workdir / folder).rglob("*.py"):
+            path.touch()
+    scheduled = snakemake(workdir, "config/tiny.yaml", dryrun=True)
+    assert extraction_outputs(scheduled) == []
+
+
 def test_a_deleted_manifest_costs_no_forward_pass(workdir):
-    config = load_config(["config/tiny.yaml"], workdir)
+    config = load_config([workdir / "config/tiny.yaml"], workdir)
     key = config.feature_key("resnet18-random", "digits", "test")
     store = FeatureStore(workdir / "results" / "store")
     created = store.attrs(key)["created"]

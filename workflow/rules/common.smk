@@ -1,8 +1,11 @@
 # Shared helpers: the validated run, its feature keys and paths. Keys are computed from the config
 # alone (no I/O), so a dry run with no weights or data present still shows every job.
+import os
 import sys
+from pathlib import Path
 
 from vlgen.config import ConfigError, with_defaults
+from vlgen.data.registry import get_reader
 from vlgen.keys import KEY_PATTERN, canonical_json
 
 try:
@@ -10,6 +13,11 @@ try:
 except ConfigError as exc:
     sys.exit(f"vlgen: invalid configuration: {exc}")
 
+# Jobs import vlgen from this checkout, also in a conda env (--sdm conda) where it is not installed.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [str(Path(workflow.basedir) / "workflow"), os.getenv("PYTHONPATH")]))
+)
+ENV = "../../envs/vlgen.yaml"
 STORE = RUN.store
 RESULTS = f"results/{RUN.run}"
 FEATURE_JOBS = RUN.feature_jobs()
@@ -30,3 +38,19 @@ def manifest(model, dataset, split):
 
 def task_version(task):
     return RUN.section(task).get("task_version", 1)
+
+
+def prepared_marker(dataset):
+    """The file a reader's `prepare` writes last, or None when no rule makes this dataset."""
+    marker = get_reader(RUN.dataset_spec(dataset)["reader"]).marker
+    return f"{RUN.dataset_root(dataset)}/{marker}" if marker else None
+
+
+PREPARED = {d: prepared_marker(d) for d in RUN.datasets if prepared_marker(d)}
+DATASET_OF_MARKER = {marker: d for d, marker in PREPARED.items()}
+
+
+def dataset_inputs(wc):
+    """What an extraction waits for: the dataset's prepared marker, when a rule makes it."""
+    marker = PREPARED.get(DATASET_OF_KEY[wc.key])
+    return [marker] if marker else []

@@ -3,11 +3,6 @@
 # Zarr entry is never deleted by Snakemake before a rerun (a complete entry is reused as is).
 
 
-def dataset_inputs(wc):
-    marker = PREPARED.get(DATASET_OF_KEY[wc.key])
-    return [marker] if marker else []
-
-
 rule extract_features:
     input:
         dataset_inputs,
@@ -15,7 +10,7 @@ rule extract_features:
         f"{STORE}/features/{{key}}.json",
     params:
         payload=lambda wc: canonical_json(PAYLOADS[wc.key]),
-        store=STORE,
+        store=lambda wc, output: Path(output[0]).parent.parent,
         root=lambda wc: RUN.dataset_root(DATASET_OF_KEY[wc.key]),
     resources:
         gpu=1,
@@ -23,10 +18,12 @@ rule extract_features:
         workers=2,
         device="auto",
     threads: 2
+    conda:
+        ENV
     log:
         "results/logs/extract_features/{key}.log",
     shell:
-        "vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}"
+        "python -m vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}"
         " --expect-key {wildcards.key} --device {resources.device} --batch-size {resources.batch_size}"
         " --workers {resources.workers} --threads {threads} --no-progress > {log} 2>&1"
 
@@ -38,6 +35,8 @@ rule features_table:
         f"{RESULTS}/features.csv",
     params:
         rows=[{"model": j.model, "dataset": j.dataset, "split": j.split, "key": j.key} for j in FEATURE_JOBS],
+    conda:
+        ENV
     log:
         f"{RESULTS}/logs/features_table.log",
     script:

@@ -11,9 +11,10 @@ rule fewshot_evaluate:
         f"{RESULTS}/fewshot/{{model}}/{{dataset}}.csv",
     params:
         fewshot=FEWSHOT,
-        store=STORE,
         task_version=task_version("fewshot"),
     threads: 1
+    conda:
+        ENV
     log:
         f"{RESULTS}/logs/fewshot_evaluate/{{model}}/{{dataset}}.log",
     script:
@@ -26,6 +27,8 @@ rule fewshot_table:
     output:
         trials=report(f"{RESULTS}/tables/fewshot.csv", category="Few-shot", caption="../report/fewshot_table.rst"),
         summary=f"{RESULTS}/tables/fewshot_summary.csv",
+    conda:
+        ENV
     log:
         f"{RESULTS}/logs/fewshot_table.log",
     script:
@@ -39,6 +42,8 @@ rule fewshot_figure:
         report(f"{RESULTS}/figures/fewshot.png", category="Few-shot", caption="../report/fewshot_figure.rst"),
     params:
         families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+    conda:
+        ENV
     log:
         f"{RESULTS}/logs/fewshot_figure.log",
     script:

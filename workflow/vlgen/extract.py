@@ -64,47 +64,53 @@ def extract(payload: dict[str, Any], store_root: str | Path, dataset_root: str |
         store.remove(key)
     device = resolve_device(device)
     source = get_source(payload["model"]["source"])
-    started = time.time()
     weights_path = Path(weights) if weights else None
     if source.modality == "text":
-        writer = _extract_text(store, payload, source, Path(dataset_root), weights_path, device)
+        _extract_text(store, payload, source, Path(dataset_root), weights_path, device)
     else:
-        writer = _extract_images(store, payload, source, Path(dataset_root), weights_path, device,
-                                 batch_size, workers, progress)
-    writer.extra_attrs.update({"device": device, "extract_seconds": round(time.time() - started, 3)})
-    writer.finish()
-    log.info("entry %s written: %d x %d (resumed from row %d)", key, writer.n, writer.dim, writer.resumed_from_row)
+        _extract_images(store, payload, source, Path(dataset_root), weights_path, device, batch_size, workers,
+                        progress)
     return store.manifest_path(key)
 
 
+def _publish(writer: Any, started: float) -> None:
+    writer.extra_attrs["extract_seconds"] = round(time.time() - started, 3)
+    writer.finish()
+    log.info("entry %s written: %d x %d (resumed from row %d)", writer.key, writer.n, writer.dim,
+             writer.resumed_from_row)
+
+
 def _extract_text(store: FeatureStore, payload: dict[str, Any], source: Any, root: Path,
-                  weights: Path | None, device: str):
+                  weights: Path | None, device: str) -> None:
+    started = time.time()
     dataset = payload["dataset"]
     names = get_reader(dataset["reader"]).class_names(dataset, root)
     model = source.load(payload["model"], weights, device)
     with torch.inference_mode():
         features = np.asarray(model.encode(names), dtype=np.float32)
-    writer = store.writer(payload, np.arange(len(names)), names, model.dim)
-    writer.append(features[writer.rows_done:])
-    return writer
+    with store.writer(payload, np.arange(len(names)), names, model.dim, attrs={"device": device}) as writer:
+        writer.append(features[writer.rows_done:])
+        _publish(writer, started)
 
 
 def _extract_images(store: FeatureStore, payload: dict[str, Any], source: Any, root: Path,
-                    weights: Path | None, device: str, batch_size: int, workers: int, progress: bool):
+                    weights: Path | None, device: str, batch_size: int, workers: int, progress: bool) -> None:
     from tqdm.auto import tqdm
 
+    started = time.time()
     split = load_split(payload["dataset"], root, payload["split"])
     model = source.load(payload["model"], weights, device)
-    writer = store.writer(payload, split.labels, split.sample_ids, model.dim)
-    remaining = range(writer.rows_done, len(split))
-    if writer.rows_done:
-        log.info("resuming entry %s at row %d of %d", writer.key, writer.rows_done, len(split))
-    loader = DataLoader(PreprocessedImages(split, build_transform(model.preprocess), remaining),
-                        batch_size=batch_size, num_workers=workers, pin_memory=device.startswith("cuda"))
     dtype = PRECISIONS[payload["model"].get("precision", "fp32")]
     device_type = torch.device(device).type
-    with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-        for batch in tqdm(loader, desc=f"extract {writer.key}", unit="batch", disable=not progress):
-            batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            writer.append(model(batch).float().cpu().numpy())
-    return writer
+    # Leaving the block on an error waits for the chunks in flight, so the rerun resumes after them.
+    with store.writer(payload, split.labels, split.sample_ids, model.dim, attrs={"device": device}) as writer:
+        remaining = range(writer.rows_done, len(split))
+        if writer.rows_done:
+            log.info("resuming entry %s at row %d of %d", writer.key, writer.rows_done, len(split))
+        loader = DataLoader(PreprocessedImages(split, build_transform(model.preprocess), remaining),
+                            batch_size=batch_size, num_workers=workers, pin_memory=device.startswith("cuda"))
+        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+            for batch in tqdm(loader, desc=f"extract {writer.key}", unit="batch", disable=not progress):
+                batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                writer.append(model(batch).float().cpu().numpy())
+        _publish(writer, started)

@@ -19,9 +19,7 @@ import json
 import os
 import shutil
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-from vlgen.keys import content_key
+from vlgen.keys import canonical_json, content_key
 
 CHUNK_BYTES = 8 * 2**20
 ZARR_NAME = "features.zarr"
@@ -39,9 +37,6 @@ FORMAT_VERSION = 1
 # zstd level 1: on float features it packs within a few per cent of level 3 (the mantissa bits are
 # noise to any level) at 1.5-2.5x the speed; see benchmarks/store.py.
 ZSTD_LEVEL = 1
-# Chunks compressed, written and hashed concurrently by one writer (a resource, not a param:
-# the bytes on disk do not depend on it).
-WRITE_THREADS = 2
 # Attributes the store sets itself; a caller's extra attrs may not override them.
 RESERVED_ATTRS = frozenset({"format_version", "payload_key", "n", "dim", "chunk_rows", "rows_written",
                             "complete", "payload", "chunk_sha256", "resumed_from_row", "created",
@@ -156,10 +151,10 @@ class FeatureStore:
 
     # -- writing -------------------------------------------------------------------------------
     def writer(self, payload: dict[str, Any], labels: Sequence[int], sample_ids: Sequence[str], dim: int,
-               attrs: dict[str, Any] | None = None, *, threads: int = WRITE_THREADS) -> FeatureWriter:
+               attrs: dict[str, Any] | None = None) -> FeatureWriter:
         """Start (or resume) writing the entry for `payload`; see FeatureWriter."""
         return FeatureWriter(self, payload, np.asarray(labels, dtype=np.int64), [str(s) for s in sample_ids],
-                             int(dim), attrs or {}, threads=threads)
+                             int(dim), attrs or {})
 
     def write_manifest(self, key: str) -> Path:
         """(Re)write the small JSON that downstream rules depend on, from the entry itself."""
@@ -222,50 +217,48 @@ class FeatureWriter:
     """Writes one entry chunk by chunk; resumes an interrupted write of the same payload.
 
     `rows_done` says where to continue: a caller skips that many samples, then `append`s batches
-    of any size. Rows are copied into a chunk-sized buffer (so a caller may reuse its batch
-    array), and each whole chunk is handed to a small pool of threads that compress, write and
-    hash it while the caller goes on (zstd and sha256 release the GIL). `rows_written` on disk
-    only ever covers a prefix of chunks that are all written, so a kill at any moment resumes
-    from the last whole chunk. `finish` publishes the entry; `close` (or leaving a `with` block
-    with an exception) waits for the chunks in flight and leaves the partial write to resume.
+    of any size. Rows are copied into a chunk-sized buffer (so a caller may reuse its batch array)
+    and each chunk is written as soon as it is whole (misaligned writes are much slower), then
+    `rows_written` is recorded: when `append` returns, every whole chunk is on disk and counted,
+    so a job that dies at any moment (killed, or an exception in the caller) resumes from its last
+    whole chunk. The last chunk is short (it ends at row n) and is written when its last row
+    arrives. `finish` publishes the entry; `close` (or a `with` block) stops without publishing.
     """
 
     def __init__(self, store: FeatureStore, payload: dict[str, Any], labels: np.ndarray,
-                 sample_ids: list[str], dim: int, attrs: dict[str, Any], threads: int = WRITE_THREADS):
+                 sample_ids: list[str], dim: int, attrs: dict[str, Any]):
         if len(labels) != len(sample_ids):
             raise ValueError(f"{len(labels)} labels but {len(sample_ids)} sample ids")
         reserved = sorted(set(attrs) & RESERVED_ATTRS)
         if reserved:
             raise ValueError(f"attrs {reserved} are set by the store itself")
         self.store = store
-        self.payload = payload
-        self.key = content_key(payload)
+        # Stored as the plain values the key was computed from (numpy scalars and arrays would not
+        # go into JSON attributes; found out in `finish`, after all the work): content_key(stored) == key.
+        self.payload = json.loads(canonical_json(payload))
+        self.key = content_key(self.payload)
         self.n = len(labels)
         self.dim = dim
         self.chunk_rows = chunk_rows(dim)
-        self.extra_attrs = attrs
-        self.threads = max(1, int(threads))
+        self.extra_attrs = json.loads(canonical_json(attrs))  # plain JSON now, not a failure in `finish`
         self.partial = store.partial_dir(self.key)
         self.group_dir = self.partial / ZARR_NAME
         self.started = time.time()
         self.rows_done = self._resume_point(labels, sample_ids)
         self.resumed_from_row = self.rows_done
-        self._features = self.group["features"]
+        # Every chunk is written, even one equal to the fill value: zarr would otherwise compare each
+        # chunk with NaN first (~15% of the write time), and a missing file would not always be an error.
+        self._features = self.group["features"].with_config({"write_empty_chunks": True})
+        self._rows_written = self.rows_done  # rows in whole chunks on disk (the `rows_written` attr)
         self._chunk: np.ndarray | None = None  # the chunk being filled, and how many rows it has
         self._filled = 0
-        self._submitted = self.rows_done  # rows handed to chunk writes
-        self._on_disk = self.rows_done  # rows in whole chunks known to be written (`rows_written`)
-        self._pending: deque[tuple[int, Future]] = deque()  # (end row, write) in row order
-        self._digests: dict[str, str] = {}
-        self._pool: ThreadPoolExecutor | None = None
         self._closed = False
 
     def __enter__(self) -> FeatureWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if not self._closed:
-            self.close()
+        self.close()
 
     def _resume_point(self, labels: np.ndarray, sample_ids: list[str]) -> int:
         if self.group_dir.is_dir():
@@ -307,82 +300,51 @@ class FeatureWriter:
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim != 2 or batch.shape[1] != self.dim:
             raise ValueError(f"batch of shape {batch.shape}; expected (rows, {self.dim})")
-        if self._submitted + self._filled + len(batch) > self.n:
+        if self._rows_written + self._filled + len(batch) > self.n:
             raise ValueError(f"more rows than the {self.n} declared for entry {self.key} "
-                             f"({self._submitted + self._filled} already given, {len(batch)} more)")
+                             f"({self._rows_written + self._filled} already given, {len(batch)} more)")
         pos = 0
         while pos < len(batch):
-            if self._chunk is None:  # the last chunk is short: it ends at row n
-                self._chunk = np.empty((min(self.chunk_rows, self.n - self._submitted), self.dim), np.float32)
+            if self._chunk is None:
+                self._chunk = np.empty((min(self.chunk_rows, self.n - self._rows_written), self.dim), np.float32)
                 self._filled = 0
             take = min(len(batch) - pos, len(self._chunk) - self._filled)
             self._chunk[self._filled:self._filled + take] = batch[pos:pos + take]
             self._filled += take
             pos += take
             if self._filled == len(self._chunk):
-                self._submit()
-        self._record_progress()
+                self._write_chunk()
 
-    def _submit(self) -> None:
-        chunk, start = self._chunk, self._submitted
-        self._chunk, self._filled = None, 0
-        self._submitted = start + len(chunk)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=f"vlgen-store-{self.key}")
-        self._pending.append((self._submitted, self._pool.submit(self._write_chunk, start, chunk)))
-        # Bound the memory in flight (a few chunks); the oldest write finishing frees a slot.
-        self._record_progress(keep=2 * self.threads)
-
-    def _write_chunk(self, start: int, chunk: np.ndarray) -> dict[str, str]:
-        """In a worker thread: write one whole chunk, then hash its file while it is in the cache."""
+    def _write_chunk(self) -> None:
+        chunk, start = self._chunk, self._rows_written
         self._features[start:start + len(chunk)] = chunk
-        rel = f"features/{self._features.metadata.chunk_key_encoding.encode_chunk_key((start // self.chunk_rows, 0))}"
-        path = self.group_dir / rel
-        return {rel: _sha256(path)} if path.is_file() else {}
-
-    def _record_progress(self, keep: int | None = None) -> None:
-        """Collect finished chunk writes in row order (waiting until at most `keep` are in flight;
-        None: no waiting) and record `rows_written` for the prefix that is entirely on disk."""
-        advanced = False
-        while self._pending and (self._pending[0][1].done() or (keep is not None and len(self._pending) > keep)):
-            end, future = self._pending.popleft()
-            self._digests.update(future.result())  # re-raises a failed write
-            self._on_disk = end
-            advanced = True
-        if advanced:
-            # Recorded only after every chunk before `end` is on disk: a kill in between rewrites them.
-            self.group.attrs["rows_written"] = self._on_disk
-
-    def _drain(self) -> None:
-        try:
-            self._record_progress(keep=0)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        self._chunk, self._filled = None, 0
+        self._rows_written = start + len(chunk)
+        # Recorded only after the chunk is on disk: a kill in between rewrites that chunk.
+        self.group.attrs["rows_written"] = self._rows_written
 
     def close(self) -> None:
-        """Stop without publishing: wait for the chunks in flight and record them, so a later
-        writer for the same payload resumes after them. Rows short of a whole chunk are dropped."""
+        """Stop without publishing; a later writer for the same payload resumes after the whole
+        chunks written so far (rows short of a whole chunk are dropped). Idempotent."""
         self._closed = True
-        self._drain()
+        self._chunk, self._filled = None, 0
 
     def finish(self) -> Path:
-        """Wait for the last chunks, record digests and provenance, mark complete, publish atomically."""
+        """Record digests and provenance, mark complete, publish atomically."""
         if self._closed:
             raise StoreError(f"entry {self.key}: writer already finished or closed")
+        if self._rows_written != self.n:
+            given = self._rows_written + self._filled
+            self.close()
+            raise StoreError(f"entry {self.key}: {given} of {self.n} rows given; {self._rows_written} written "
+                             "(a rerun resumes from there)")
         self._closed = True
-        self._drain()
-        if self._on_disk != self.n:
-            raise StoreError(f"entry {self.key}: {self._submitted + self._filled} of {self.n} rows given; "
-                             f"{self._on_disk} written (a rerun resumes from there)")
-        # Temporary files of a write that a killed job left behind (zarr writes to a temporary
-        # name, then renames): no live write remains, and they are no part of the entry.
+        # Temporary files of a chunk write that a killed job left behind (zarr writes to a temporary
+        # name, then renames): no write is live now, and they are no part of the entry.
         for path in self.group_dir.rglob("*.partial"):
             if path.is_file():
                 path.unlink()
-        digests = {rel: self._digests.get(rel) or _sha256(path)
-                   for rel, path in _data_files(self.group_dir).items()}
+        digests = {rel: _sha256(path) for rel, path in _data_files(self.group_dir).items()}
         self.group.attrs.update({
             **self.extra_attrs,
             "payload": self.payload,

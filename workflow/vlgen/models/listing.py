@@ -19,7 +19,7 @@ def _no_weights(model: str) -> Path | None:
 
 
 def preprocess_summary(preprocess: dict[str, Any] | None) -> str:
-    """"256/256 bicubic" = Resize(shorter side 256) -> CenterCrop(256), bicubic; "-" for text models."""
+    """Resize/CenterCrop sizes and interpolation, e.g. `256/256 bicubic`; `-` for text models."""
     if not preprocess:
         return "-"
     summary = f"{preprocess['size']}/{preprocess['crop']} {preprocess['interpolation']}"
@@ -55,7 +55,7 @@ def describe_models(config: RunConfig,
         rows.append({
             "name": name,
             "selected": name in selected,
-            "family": config.raw["model_catalog"][name]["family"],
+            "family": config.model_spec(name)["family"],
             "source": spec["source"],
             "dim": _dim(spec),
             "preprocess": preprocess_summary(spec.get("preprocess")),
