@@ -92,6 +92,7 @@ def test_changing_a_fewshot_parameter_reruns_no_extraction(workdir):
 
 
 def test_adding_a_model_schedules_only_its_jobs(workdir):
+    """Its extractions, its per-model evaluations, and the run-level tables and figures; nothing else."""
     spec = yaml.safe_load((ROOT / "config" / "models" / "demo.yaml").read_text())["model_catalog"]["resnet18-random"]
     added = write_config(workdir, "added.yaml", {
         "model_catalog": {"resnet18-seed1": {**spec, "init_seed": 1}},
@@ -99,11 +100,18 @@ def test_adding_a_model_schedules_only_its_jobs(workdir):
     scheduled = snakemake(workdir, "config/tiny.yaml", added, dryrun=True)
     config = load_config([workdir / "config/tiny.yaml", workdir / added], workdir)
     new_keys = {config.feature_key("resnet18-seed1", "digits", s) for s in ("train", "test")}
-    assert sorted(scheduled) == sorted([
-        *(f"results/store/features/{k}.json" for k in new_keys),
-        "results/tiny/fewshot/resnet18-seed1/digits.csv",
-        "results/tiny/tables/fewshot.csv", "results/tiny/tables/fewshot_summary.csv",
-        "results/tiny/figures/fewshot.png", "results/tiny/features.csv"])
+    assert {Path(p).stem for p in extraction_outputs(scheduled)} == new_keys
+    per_model = [p for p in scheduled if p.startswith("results/tiny/") and "/resnet18-seed1/" in p]
+    assert "results/tiny/fewshot/resnet18-seed1/digits.csv" in per_model
+    run_level = {p for p in scheduled if p.startswith("results/tiny/") and p not in per_model}
+    assert {"results/tiny/tables/fewshot.csv", "results/tiny/figures/fewshot.png",
+            "results/tiny/features.csv"} <= run_level
+    others = [p for p in run_level if any(f"/{m}/" in p for m in TINY["models"])]
+    assert others == [], f"jobs of models that did not change were scheduled: {others}"
+    assert all(p.startswith(("results/tiny/tables/", "results/tiny/figures/", "results/tiny/features.csv",
+                             "results/tiny/summary", "results/tiny/claims", "results/tiny/rsa/correlations"))
+               for p in run_level), sorted(run_level)
+    assert len(scheduled) == len(new_keys) + len(per_model) + len(run_level)
 
 
 def test_demo_config_schedules_only_the_demo_selection(workdir):

@@ -193,14 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Libraries (open_clip) log chatty INFO lines on the root logger: only ours are shown.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("vlgen").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return args.func(args)
     except ConfigError as exc:
         print(f"vlgen: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vlgen store ls | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
