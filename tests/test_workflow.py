@@ -126,6 +126,14 @@ def test_demo_config_schedules_only_the_demo_selection(workdir):
     assert all(p.startswith(("results/demo/", "results/store/", "resources/datasets/")) for p in scheduled)
 
 
+def test_a_bad_config_stops_snakemake_with_the_field_named(workdir):
+    bad = write_config(workdir, "bad.yaml", {"model_catalog": {"pixels": {"source": "pixelz"}}})
+    proc = subprocess.run([sys.executable, str(HELPER), str(workdir), "--dryrun", "--configfile",
+                           "config/tiny.yaml", bad], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "model_catalog.pixels.source" in proc.stdout + proc.stderr and "pixelz" in proc.stdout + proc.stderr
+
+
 def test_touching_code_schedules_no_extraction(workdir):
     """Script rules rerun when their script is newer (Snakemake's rule); extraction never does."""
     for folder in ("workflow/scripts", "workflow/vlgen"):

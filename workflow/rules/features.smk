@@ -25,7 +25,7 @@ rule extract_features:
     shell:
         "python -m vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}"
         " --expect-key {wildcards.key} --device {resources.device} --batch-size {resources.batch_size}"
-        " --workers {resources.workers} --threads {threads} --no-progress > {log} 2>&1"
+        " --workers {resources.workers} --threads {threads} > {log} 2>&1"
 
 
 rule features_table:

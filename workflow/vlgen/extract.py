@@ -8,6 +8,7 @@ chunk the store recorded.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,10 @@ def _extract_images(store: FeatureStore, payload: dict[str, Any], source: Any, r
         loader = DataLoader(PreprocessedImages(split, build_transform(model.preprocess), remaining),
                             batch_size=batch_size, num_workers=workers, pin_memory=device.startswith("cuda"))
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-            for batch in tqdm(loader, desc=f"extract {writer.key}", unit="batch", disable=not progress):
+            # In a job's log file (not a terminal) the bar prints a line every 30 s rather than redrawing.
+            bar = tqdm(loader, desc=f"extract {writer.key}", unit="batch", disable=not progress,
+                       mininterval=0.1 if sys.stderr.isatty() else 30)
+            for batch in bar:
                 batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 writer.append(model(batch).float().cpu().numpy())
         _publish(writer, started)
