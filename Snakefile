@@ -8,14 +8,28 @@ min_version("9.11")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/weights.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/fewshot.smk"
+include: "workflow/rules/clustering.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/rsa.smk"
+include: "workflow/rules/report.smk"  # last: it collects the tables of the stages above
 
 
 rule all:
     input:
         rules.features.input,
         rules.fewshot.input,
+        rules.clustering.input,
+        rules.transfer.input,
+        rules.figures.input,
+        rules.rsa.input,
+        rules.summaries.input,
     default_target: True

@@ -67,7 +67,7 @@ MD5 = hashlib.md5(PAYLOAD).hexdigest()
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-def only_file(folder: Path) -> list[str]:
+def file_names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
@@ -82,7 +82,7 @@ def test_file_digest_matches_hashlib(tmp_path):
 def test_good_file_is_downloaded_verified_and_then_reused(server, tmp_path):
     dest = tmp_path / "sub" / "good.bin"
     assert download(f"{server}/good.bin", dest, md5=MD5, sha256=SHA256.upper(), progress=False) == dest
-    assert dest.read_bytes() == PAYLOAD and only_file(dest.parent) == ["good.bin"]
+    assert dest.read_bytes() == PAYLOAD and file_names(dest.parent) == ["good.bin"]
     download(f"{server}/good.bin", dest, sha256=SHA256, progress=False)
     assert Handler.hits["/good.bin"] == 1  # the verified file was kept, no second request
 
@@ -95,7 +95,7 @@ def test_wrong_digest_deletes_the_file_and_names_url_and_digests(server, tmp_pat
     message = str(info.value)
     assert f"{server}/good.bin" in message and str(dest) in message
     assert f"expected {wrong}" in message and f"got {SHA256}" in message
-    assert only_file(tmp_path) == []
+    assert file_names(tmp_path) == []
     assert Handler.hits["/good.bin"] == 1  # a mismatch is not retried
 
 
@@ -111,7 +111,7 @@ def test_truncated_body_is_retried_then_reported(server, tmp_path):
     with pytest.raises(DownloadError, match=f"truncated: received 1000 of {len(PAYLOAD)} bytes") as info:
         download(f"{server}/truncated.bin", dest, md5=MD5, retries=2, progress=False)
     assert "3 attempt(s)" in str(info.value) and Handler.hits["/truncated.bin"] == 3
-    assert only_file(tmp_path) == []
+    assert file_names(tmp_path) == []
 
 
 def test_html_page_and_404_fail_at_once_and_leave_nothing(server, tmp_path):
@@ -120,7 +120,7 @@ def test_html_page_and_404_fail_at_once_and_leave_nothing(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download(f"{server}/missing", tmp_path / "missing.bin", progress=False)
     assert Handler.hits == {"/page": 1, "/missing": 1}
-    assert only_file(tmp_path) == []
+    assert file_names(tmp_path) == []
 
 
 def test_server_error_is_retried_until_it_succeeds(server, tmp_path):
@@ -132,3 +132,18 @@ def test_bad_pin_is_refused_before_any_request(server, tmp_path):
     with pytest.raises(ValueError, match="md5 must be 32 hex"):
         download(f"{server}/good.bin", tmp_path / "x", md5="abc")
     assert Handler.hits == {}
+
+
+def test_a_failing_check_leaves_nothing_and_a_passing_one_sees_the_whole_file(server, tmp_path):
+    seen = []
+
+    def refuse(path: Path) -> None:
+        seen.append(path.read_bytes() == PAYLOAD)
+        raise ValueError("not a checkpoint")
+
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        download(f"{server}/good.bin", tmp_path / "a.bin", sha256=SHA256, check=refuse, progress=False)
+    assert seen == [True] and file_names(tmp_path) == []
+    download(f"{server}/good.bin", tmp_path / "a.bin", sha256=SHA256, check=lambda p: seen.append(p.name),
+             progress=False)
+    assert seen[1] != "a.bin" and (tmp_path / "a.bin").read_bytes() == PAYLOAD  # checked before the rename

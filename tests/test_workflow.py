@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.repo import copy_workflow
 
 from vlgen.config import load_config
 from vlgen.store import FeatureStore
@@ -46,13 +47,7 @@ def extraction_outputs(scheduled: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("repo")
-    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(src, work / name)
+    work = copy_workflow(tmp_path_factory.mktemp("repo"))
     write_config(work, "tiny.yaml", TINY)
     scheduled = snakemake(work, "config/tiny.yaml")
     assert len(extraction_outputs(scheduled)) == 5  # 2 image models x 2 splits + the text model's class list
@@ -80,6 +75,69 @@ def test_full_run_writes_tables_figure_and_a_verified_store(workdir):
     assert "5 ok, 0 bad" in verify.stdout
 
 
+def test_clustering_transfer_probes_and_figure1(workdir):
+    """The tables' columns, and their numbers recomputed from the saved clusters and probes."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from scipy.optimize import linear_sum_assignment
+
+    from vlgen.tasks.probe import linear_head
+
+    results = workdir / "results" / "tiny"
+    clustering = pd.read_csv(results / "tables" / "clustering.csv")
+    assert list(clustering.columns) == ["model", "dataset", "matching", "accuracy", "nmi", "ari", "n", "feature_key"]
+    assert len(clustering) == 2 * 2  # image models x matchings
+    with np.load(results / "clustering" / "pixels" / "digits.npz", allow_pickle=False) as saved:
+        counts = np.zeros((10, 10), int)
+        np.add.at(counts, (saved["labels"], saved["clusters"]), 1)
+        assert saved["sample_ids"].size == saved["labels"].size == 899
+    rows, cols = linear_sum_assignment(-counts)
+    hungarian = clustering.query("model == 'pixels' and matching == 'hungarian'").iloc[0]
+    assert hungarian["accuracy"] == pytest.approx(counts[rows, cols].sum() / 899) and hungarian["accuracy"] > 0.5
+    transfer = pd.read_csv(results / "tables" / "transfer.csv")
+    assert list(transfer.columns) == ["model", "dataset", "preset", "accuracy", "C", "n_train", "n_val", "n_test",
+                                      "feature_key"]
+    assert {"default", "paper_cached"} <= set(transfer["preset"])
+    default = transfer.query("model == 'pixels' and preset == 'default'").iloc[0]
+    assert default["n_val"] == np.ceil(0.2 * default["n_train"]) and default["accuracy"] > 0.9
+    test = FeatureStore(workdir / "results" / "store").open(default["feature_key"])
+    with torch.no_grad():
+        predicted = linear_head(results / "probes" / "pixels" / "digits" / "default.pt")(
+            torch.from_numpy(test.load_features())).argmax(1).numpy()
+    assert np.mean(predicted == test.labels) == pytest.approx(default["accuracy"], abs=2 / 899)
+    assert (results / "figures" / "fig1_generalization.pdf").read_bytes().startswith(b"%PDF")
+    assert (results / "figures" / "fig1_by_dataset" / "digits.png").stat().st_size > 10_000
+
+
+def test_rsa_summary_claims_and_the_html_report(workdir):
+    """RSA on digits (3 models: 3 pairs), summary.md, claims.md, and a report that packs them."""
+    import numpy as np
+    import pandas as pd
+    from scipy.spatial.distance import pdist, squareform
+
+    results = workdir / "results" / "tiny"
+    pairs = pd.read_csv(results / "tables" / "rdm_correlations.csv")
+    assert list(pairs.columns) == ["dataset", "model_a", "model_b", "method", "r", "p_parametric", "p_permutation"]
+    assert len(pairs) == 3 and pairs["r"].between(-1, 1).all() and pairs["p_permutation"].between(0, 1).all()
+    # the text model's RDM: Euclidean distances between its stored class-name vectors
+    config = load_config([workdir / "config/tiny.yaml"], workdir)
+    entry = FeatureStore(workdir / "results" / "store").open(config.feature_key("minilm", "digits", "classes"))
+    with np.load(results / "rsa" / "rdms" / "minilm" / "digits.npz") as rdm:
+        np.testing.assert_allclose(rdm["rdm"], squareform(pdist(entry.load_features().astype(np.float64))))
+        assert list(rdm["classes"]) == list(entry.sample_ids)
+    assert (results / "figures" / "fig3_rsa.pdf").read_bytes().startswith(b"%PDF")
+    assert (results / "summary.md").read_text().startswith("# Summary of run `tiny`")
+    assert "| not measured |" in (results / "claims.md").read_text()
+    report = workdir / "results" / "tiny" / "report.html"
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--report", str(report), "--configfile",
+                           "config/tiny.yaml"], cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    packed = report.read_text()
+    for name in ("fig3_rsa.png", "rdm_correlations.csv", "summary.html", "claims.html", "fewshot.png"):
+        assert f"filename={name}" in packed, name
+
+
 def test_second_run_schedules_nothing(workdir):
     assert snakemake(workdir, "config/tiny.yaml", dryrun=True) == []
 
@@ -103,6 +161,9 @@ def test_adding_a_model_schedules_only_its_jobs(workdir):
     assert {Path(p).stem for p in extraction_outputs(scheduled)} == new_keys
     per_model = [p for p in scheduled if p.startswith("results/tiny/") and "/resnet18-seed1/" in p]
     assert "results/tiny/fewshot/resnet18-seed1/digits.csv" in per_model
+    assert "results/tiny/rsa/rdms/resnet18-seed1/digits.npz" in per_model
+    assert {"results/tiny/tables/rdm_correlations.csv", "results/tiny/figures/fig3_rsa.png"} <= {
+        p for p in scheduled if "/resnet18-seed1/" not in p}
     run_level = {p for p in scheduled if p.startswith("results/tiny/") and p not in per_model}
     assert {"results/tiny/tables/fewshot.csv", "results/tiny/figures/fewshot.png",
             "results/tiny/features.csv"} <= run_level

@@ -6,6 +6,7 @@ Usage: run_snakemake.py WORKDIR [--dryrun] [--cores N] [--configfile F ...] [--t
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def main() -> int:
     parser.add_argument("--configfile", nargs="*", default=[])
     parser.add_argument("--target", nargs="*", default=[])
     args = parser.parse_args()
+    # Jobs run `python -m vlgen`: the interpreter running the tests must be the `python` they find.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     scheduled: list[str] = []
     with SnakemakeApi(OutputSettings(quiet=None, dryrun=args.dryrun, show_failed_logs=True)) as api:
         workflow = api.workflow(

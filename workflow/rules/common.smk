@@ -46,11 +46,23 @@ def prepared_marker(dataset):
     return f"{RUN.dataset_root(dataset)}/{marker}" if marker else None
 
 
+def prepare_spec(dataset):
+    """What `vlgen prepare-dataset` gets: the key payload plus the mirrors (not in the key)."""
+    mirrors = RUN.dataset_spec(dataset).get("mirrors")
+    return canonical_json({**RUN.dataset_payload(dataset), **({"mirrors": mirrors} if mirrors else {})})
+
+
 PREPARED = {d: prepared_marker(d) for d in RUN.datasets if prepared_marker(d)}
 DATASET_OF_MARKER = {marker: d for d, marker in PREPARED.items()}
+# User-provided data (ImageNet): a check job's flag file, outside the user's (maybe read-only) folder.
+CHECKED = {
+    d: f"results/datasets/{d}.checked"
+    for d in RUN.datasets
+    if get_reader(RUN.dataset_spec(d)["reader"]).user_provided
+}
 
 
 def dataset_inputs(wc):
-    """What an extraction waits for: the dataset's prepared marker, when a rule makes it."""
-    marker = PREPARED.get(DATASET_OF_KEY[wc.key])
-    return [marker] if marker else []
+    """What an extraction waits for: the dataset's prepared marker or check flag, when a rule makes it."""
+    dataset = DATASET_OF_KEY[wc.key]
+    return [path for path in (PREPARED.get(dataset), CHECKED.get(dataset)) if path]

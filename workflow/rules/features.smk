@@ -6,12 +6,14 @@
 rule extract_features:
     input:
         dataset_inputs,
+        lambda wc: WEIGHTS_INPUTS[wc.key],
     output:
         f"{STORE}/features/{{key}}.json",
     params:
         payload=lambda wc: canonical_json(PAYLOADS[wc.key]),
         store=lambda wc, output: Path(output[0]).parent.parent,
         root=lambda wc: RUN.dataset_root(DATASET_OF_KEY[wc.key]),
+        weights=lambda wc: WEIGHTS_OPTION[wc.key],
     resources:
         gpu=1,
         batch_size=64,
@@ -23,7 +25,7 @@ rule extract_features:
     log:
         "results/logs/extract_features/{key}.log",
     shell:
-        "python -m vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}"
+        "python -m vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}{params.weights}"
         " --expect-key {wildcards.key} --device {resources.device} --batch-size {resources.batch_size}"
         " --workers {resources.workers} --threads {threads} > {log} 2>&1"
 

@@ -23,7 +23,11 @@ rule fewshot_evaluate:
 
 rule fewshot_table:
     input:
-        expand(f"{RESULTS}/fewshot/{{model}}/{{dataset}}.csv", model=RUN.image_models, dataset=RUN.datasets),
+        expand(
+            f"{RESULTS}/fewshot/{{model}}/{{dataset}}.csv",
+            model=RUN.image_models,
+            dataset=RUN.task_datasets("fewshot"),
+        ),
     output:
         trials=report(f"{RESULTS}/tables/fewshot.csv", category="Few-shot", caption="../report/fewshot_table.rst"),
         summary=f"{RESULTS}/tables/fewshot_summary.csv",

@@ -120,8 +120,10 @@ def cmd_store_gc(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from vlgen.models.listing import describe_models
+    from vlgen.weights_cli import model_status
 
-    print(_table(describe_models(load_config(args.configfile or [], args.root))))
+    config = load_config(args.configfile or [], args.root)
+    print(_table(describe_models(config, weights_state=lambda m: model_status(config, Path(args.root), m))))
     return 0
 
 
@@ -136,7 +138,11 @@ def cmd_prepare_dataset(args: argparse.Namespace) -> int:
     from vlgen.data.registry import get_reader
 
     spec = json.loads(args.spec)
-    get_reader(spec["reader"]).prepare(spec, Path(args.root))
+    try:
+        get_reader(spec["reader"]).prepare(spec, Path(args.root))
+    except (OSError, ValueError) as exc:  # a missing, incomplete or corrupt dataset: say what, no traceback
+        print(f"vlgen prepare-dataset: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _config_args(p)
         p.set_defaults(func=func)
+
+    from vlgen.weights_cli import add_parser as add_weights_parser
+
+    add_weights_parser(sub)
 
     p = sub.add_parser("prepare-dataset", help="download or generate a dataset (the workflow calls this)")
     p.add_argument("--spec", required=True, help="the dataset's key payload as JSON")

@@ -23,8 +23,9 @@ from vlgen.keys import content_key
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 # Fields that say where things are or how they are shown, never what the numbers are.
-NON_SEMANTIC_MODEL_FIELDS = frozenset({"family", "description"})
-NON_SEMANTIC_DATASET_FIELDS = frozenset({"root", "description"})
+# (`classifier` is the attack head's checkpoint: it changes no feature.)
+NON_SEMANTIC_MODEL_FIELDS = frozenset({"family", "description", "classifier"})
+NON_SEMANTIC_DATASET_FIELDS = frozenset({"root", "description", "mirrors"})
 TEXT_SPLIT = "classes"
 
 
@@ -191,6 +192,18 @@ class RunConfig:
         from vlgen.data.registry import get_reader
 
         return get_reader(self.raw["dataset_catalog"][dataset]["reader"]).splits
+
+    def task_datasets(self, task: str, splits: tuple[str, ...] = ("train", "test")) -> list[str]:
+        """The datasets a task evaluates: its section's `datasets` if given, else the run's datasets
+        that have all of `splits` (so ImageNet `val` stays out of few-shot and in RSA by default)."""
+        listed = self.section(task).get("datasets")
+        if listed is None:
+            return [d for d in self.datasets if set(splits) <= set(self.splits(d))]
+        for name in listed:
+            if name not in self.datasets or not set(splits) <= set(self.splits(name)):
+                raise ConfigError(f"config field {task}.datasets: {name!r} is not one of the run's datasets "
+                                  f"with splits {', '.join(splits)}")
+        return list(listed)
 
     # -- keys --------------------------------------------------------------------------------
     def resolved_preprocess(self, model: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("vlgen.download")
@@ -109,12 +110,14 @@ def _fetch(url: str, part: Path, label: str, progress: bool) -> None:
 
 
 def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
-             retries: int = 3, progress: bool = True) -> Path:
+             retries: int = 3, progress: bool = True, check: Callable[[Path], None] | None = None) -> Path:
     """Fetch `url` to `dest` (created with its parents) and return `dest`.
 
     With a pinned md5 and/or sha256, an existing matching `dest` is reused and a mismatching
     download raises ChecksumError (URL, file, expected and actual digest) and leaves nothing at
-    `dest`. `retries` is the number of extra attempts after a transient failure.
+    `dest`. `retries` is the number of extra attempts after a transient failure. `check(path)` runs on
+    the complete temporary file before the rename (e.g. a digest prefix, a safe-load test): if it raises,
+    nothing is left at `dest`.
     """
     dest = Path(dest)
     expected = _expected(md5, sha256)
@@ -139,6 +142,8 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str 
         problem = _mismatch(part, expected)
         if problem:
             raise ChecksumError(f"{url} -> {dest}: checksum mismatch, {problem}; the file was deleted")
+        if check is not None:
+            check(part)
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)

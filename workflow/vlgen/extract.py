@@ -104,7 +104,9 @@ def _extract_images(store: FeatureStore, payload: dict[str, Any], source: Any, r
     dtype = PRECISIONS[payload["model"].get("precision", "fp32")]
     device_type = torch.device(device).type
     # Leaving the block on an error waits for the chunks in flight, so the rerun resumes after them.
-    with store.writer(payload, split.labels, split.sample_ids, model.dim, attrs={"device": device}) as writer:
+    # model.preprocess is the resolved preprocessing (a `library` entry's values come from the library)
+    attrs = {"device": device, "preprocess": model.preprocess}
+    with store.writer(payload, split.labels, split.sample_ids, model.dim, attrs=attrs) as writer:
         remaining = range(writer.rows_done, len(split))
         if writer.rows_done:
             log.info("resuming entry %s at row %d of %d", writer.key, writer.rows_done, len(split))

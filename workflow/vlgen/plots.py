@@ -21,6 +21,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from vlgen.tasks.fewshot import summarise
 
@@ -189,3 +190,66 @@ def _chance_levels(table: pd.DataFrame) -> dict[str, float]:
 
 def _legend_line(model: str, colour: Colour, marker: str) -> Line2D:
     return Line2D([], [], color=colour, marker=marker, markersize=4, label=model)
+
+
+# -- Figure 1: the generalization battery ---------------------------------------------------------
+GENERALIZATION_COLUMNS = ("model", "panel", "mean", "sem")
+# Height per model row: 30 models give a ~7 inch tall figure whose names stay legible.
+BAR_ROW_INCHES = 0.22
+
+
+def generalization_figure(scores: pd.DataFrame, panels: Sequence[str], title: str | None = None,
+                          xlabel: str = "accuracy") -> Figure:
+    """Horizontal bars, one panel per task (`panels`, in order), one row per model shared by all.
+
+    `scores` has a row per (model, panel) with `mean` and `sem` (the error bar, +-1 s.e.; none
+    where NaN) and optionally `family` (models are then grouped and coloured by family). Rows
+    grow with the model count, so 3 and 30 models both read; a panel without rows says "not run".
+    """
+    missing = [column for column in GENERALIZATION_COLUMNS if column not in scores.columns]
+    if missing:
+        raise ValueError(f"generalization scores lack columns {missing}")
+    models = _model_order(scores)
+    families = _families(scores)
+    colours = model_colours(models, families)
+    row = {model: i for i, model in enumerate(models)}
+    fig = Figure(figsize=(2.4 * len(panels) + 1.6, max(PANEL_SIZE[1], 1.0 + BAR_ROW_INCHES * len(models))),
+                 layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for panel, ax in zip(panels, axes):
+        rows = scores[(scores["panel"] == panel) & scores["model"].isin(row)]
+        y = rows["model"].map(row).to_numpy()
+        ax.barh(y, rows["mean"], color=[colours[m] for m in rows["model"]], height=0.8)
+        with_error = rows["sem"].notna().to_numpy()
+        ax.errorbar(rows["mean"][with_error], y[with_error], xerr=rows["sem"][with_error], fmt="none",
+                    ecolor="0.2", elinewidth=1, capsize=2)
+        if rows.empty:
+            ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color="0.4")
+        ax.set_title(panel)
+        ax.set_xlim(0, 1)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(models)), models, fontsize="small")
+    axes[0].set_ylim(len(models) - 0.5, -0.5)  # first model on top
+    fig.supxlabel(xlabel)
+    if title:
+        fig.suptitle(title)
+    if families:
+        outer_legend(fig, _family_handles(models, families, colours))
+    return fig
+
+
+def plot_generalization(scores: pd.DataFrame, panels: Sequence[str], out_paths: Sequence[str | Path],
+                        **options: str) -> None:
+    """Draw `generalization_figure(scores, panels, **options)` once, save it to every path."""
+    fig = generalization_figure(scores, panels, **options)
+    for out_path in map(Path, out_paths):
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_path, dpi=DPI)
+
+
+def _family_handles(models: Sequence[str], families: Mapping[str, str], colours: Mapping[str, Colour]) -> list[Patch]:
+    """A legend patch per family, in the colour of its middle member."""
+    members: dict[str, list[str]] = {}
+    for model in models:
+        members.setdefault(families[model], []).append(model)
+    return [Patch(color=colours[group[len(group) // 2]], label=family) for family, group in members.items()]

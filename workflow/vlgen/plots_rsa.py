@@ -66,12 +66,13 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
 
 
 def plot_rsa(table: pd.DataFrame, out_paths: Sequence[str | Path], models: Sequence[str],
-             families: Mapping[str, str], *, perplexity: float, seed: int) -> None:
-    """Draw `rsa_figure` once and save it to every path (format from each suffix: png, pdf)."""
+             families: Mapping[str, str], *, perplexity: float, seed: int) -> Figure:
+    """Draw `rsa_figure` once, save it to every path (format from each suffix: png, pdf), return it."""
     fig = rsa_figure(table, models, families, perplexity=perplexity, seed=seed)
     for path in map(Path, out_paths):
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI)
+    return fig
 
 
 def _draw_dendrogram(ax: Axes, similarity: np.ndarray, models: Sequence[str], colours: Mapping[str, Colour]) -> None:

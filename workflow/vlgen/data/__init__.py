@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vlgen.data import digits, imagefolder, registry, shapes  # noqa: F401  (registers the readers)
+from vlgen.data import cifar, cub, imagenet, mnist, svhn  # noqa: F401  (the paper's datasets)
 from vlgen.data.registry import DEFAULT_SEED, READERS, Reader, SplitData, get_reader
 from vlgen.data.subsample import subsample_per_class
 

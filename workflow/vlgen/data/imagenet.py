@@ -33,6 +33,7 @@ import re
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
@@ -144,37 +145,42 @@ def _layout_error(root: Path) -> FileNotFoundError:
     return FileNotFoundError(f"imagenet: no validation images found in {image_folder(root)}: " + HELP.format(root=root))
 
 
-def scan(root: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(sorted wnids, sample ids '<wnid>/<file>', labels) in ImageFolder order, for either layout."""
+@dataclass
+class Scan:
+    """What is on disk, in ImageFolder order."""
+
+    wnids: list[str]  # sorted; label = index
+    sample_ids: list[str]  # '<wnid>/<file name>'
+    labels: np.ndarray
+    paths: list[Path]
+
+
+def scan(root: Path) -> Scan:
+    """The validation images under root, in either layout."""
     if not root.is_dir():
         raise _layout_error(root)
     folder = image_folder(root)
     wnids, flat = _scan(folder)
     if wnids:
-        ids, labels = [], []
-        for label, wnid in enumerate(wnids):
-            files = _files(folder / wnid)
-            ids += [f"{wnid}/{name}" for name in files]
-            labels += [label] * len(files)
-        return wnids, ids, np.asarray(labels, dtype=np.int64)
-    if not flat:
+        samples = [(label, name, wnid) for label, wnid in enumerate(wnids) for name in _files(folder / wnid)]
+        paths = [folder / wnid / name for _, name, wnid in samples]
+    elif flat:
+        id_to_wnid, truth = devkit_classes(root), devkit_ground_truth(root)
+        wnids = sorted(id_to_wnid.values())
+        index = {wnid: label for label, wnid in enumerate(wnids)}
+        samples = []
+        for name in flat:
+            number = int(FLAT_FILE.match(name).group(1))
+            if number > len(truth) or truth[number - 1] not in id_to_wnid:
+                raise ValueError(f"imagenet: the devkit's ground truth has no valid class for {folder / name}")
+            wnid = id_to_wnid[truth[number - 1]]
+            samples.append((index[wnid], name, wnid))
+        samples.sort()
+        paths = [folder / name for _, name, _ in samples]
+    else:
         raise _layout_error(root)
-    id_to_wnid, truth = devkit_classes(root), devkit_ground_truth(root)
-    wnids = sorted(id_to_wnid.values())
-    index = {wnid: label for label, wnid in enumerate(wnids)}
-    samples = []
-    for name in flat:
-        number = int(FLAT_FILE.match(name).group(1))
-        if number > len(truth) or truth[number - 1] not in id_to_wnid:
-            raise ValueError(f"imagenet: the devkit's ground truth has no valid class for {folder / name}")
-        wnid = id_to_wnid[truth[number - 1]]
-        samples.append((index[wnid], name, wnid))
-    samples.sort()
-    return wnids, [f"{wnid}/{name}" for _, name, wnid in samples], np.asarray([s[0] for s in samples], dtype=np.int64)
-
-
-def _path(folder: Path, sample_id: str, flat: bool) -> Path:
-    return folder / sample_id.split("/", 1)[1] if flat else folder / sample_id
+    return Scan(wnids, [f"{wnid}/{name}" for _, name, wnid in samples],
+                np.asarray([label for label, _, _ in samples], dtype=np.int64), paths)
 
 
 @register_reader
@@ -186,37 +192,32 @@ class ImageNetReader(Reader):
     user_provided = True
 
     def class_names(self, spec: dict[str, Any], root: Path) -> list[str]:
-        return [class_name(wnid) for wnid in scan(root)[0]]
+        return [class_name(wnid) for wnid in scan(root).wnids]
 
     def load(self, spec: dict[str, Any], root: Path, split: str) -> SplitData:
-        wnids, ids, labels = scan(root)
-        folder = image_folder(root)
-        flat = not (folder / wnids[0]).is_dir() if wnids else False
-        return SplitData(
-            images=[_path(folder, sample_id, flat) for sample_id in ids],
-            labels=labels,
-            class_names=[class_name(wnid) for wnid in wnids],
-            sample_ids=ids,
-        )
+        found = scan(root)
+        return SplitData(images=found.paths, labels=found.labels,
+                         class_names=[class_name(wnid) for wnid in found.wnids], sample_ids=found.sample_ids)
 
-    def problems(self, spec: dict[str, Any], root: Path) -> list[str]:
-        """What keeps `root` from being the complete validation set ([] when it is)."""
+    def shortfall(self, spec: dict[str, Any], found: Scan) -> str | None:
+        """'found 49,999 images (expected 50,000)' when the counts are not the expected ones, else None."""
         expected = {**EXPECTED, **spec.get("expected", {})}
-        wnids, ids, labels = scan(root)
-        found = {"images": len(ids), "classes": len(np.unique(labels))}
-        wrong = [f"{found[k]:,} {k} (expected {expected[k]:,})" for k in ("images", "classes") if found[k] != expected[k]]
-        return [f"found {', '.join(wrong)} in {image_folder(root)}"] if wrong else []
+        counts = {"images": len(found.sample_ids), "classes": len(np.unique(found.labels))}
+        wrong = [f"{counts[k]:,} {k} (expected {expected[k]:,})" for k in EXPECTED if counts[k] != expected[k]]
+        return f"found {', '.join(wrong)}" if wrong else None
 
     def prepare(self, spec: dict[str, Any], root: Path) -> None:
         """The check job: raise with what to provide unless root holds the expected images."""
-        problems = self.problems(spec, root)
-        if problems:
-            raise ValueError(f"imagenet: incomplete: {'; '.join(problems)}: " + HELP.format(root=root))
-        wnids = scan(root)[0]
-        log.info("%s holds the expected validation set (%d classes, first %s)", root, len(wnids), wnids[0])
+        found = scan(root)
+        problem = self.shortfall(spec, found)
+        if problem:
+            raise ValueError(f"imagenet: {image_folder(root)} is incomplete: {problem}; " + HELP.format(root=root))
+        log.info("%s holds the expected validation set: %d images, %d classes", root, len(found.sample_ids),
+                 len(found.wnids))
 
     def status(self, spec: dict[str, Any], root: Path) -> str:
         try:
-            return "present" if self.problems(spec, root) else "verified"
+            found = scan(root)
         except (OSError, ValueError):
             return "missing"
+        return "present" if self.shortfall(spec, found) else "verified"

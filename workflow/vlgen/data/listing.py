@@ -44,7 +44,7 @@ def describe_dataset(name: str, spec: dict[str, Any], root: Path, selected: bool
         "reader": reader.name,
         "selected": selected,
         "status": status,
-        "splits": _split_sizes(reader, spec, root, status == "present"),
+        "splits": _split_sizes(reader, spec, root, status in ("present", "verified")),
         "classes": _n_classes(reader, spec, root),
         "root": str(root),
     }

@@ -51,6 +51,9 @@ class Reader(ABC):
     # The file `prepare` writes last (relative to root), so a workflow rule can depend on it;
     # None for data the user provides or that ships with a package.
     marker: ClassVar[str | None] = None
+    # Data the user must provide (ImageNet): a check job runs `prepare` (which then only checks)
+    # before any extraction, so a dry run works without the data and a real run stops early.
+    user_provided: ClassVar[bool] = False
 
     @abstractmethod
     def load(self, spec: dict[str, Any], root: Path, split: str) -> SplitData:

@@ -6,6 +6,7 @@ import stays cheap (config validation does it).
 
 from vlgen.models import registry  # noqa: F401
 from vlgen.models import (  # noqa: F401  (registration side effects)
+    source_checkpoint,
     source_hf,
     source_open_clip,
     source_open_clip_text,

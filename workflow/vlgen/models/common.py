@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vlgen.models.library_preprocess import resolve_preprocess
 from vlgen.models.registry import ImageFeatureModel, Source, WeightsKind
 
 if TYPE_CHECKING:
@@ -148,9 +149,9 @@ class TorchImageModel(ImageFeatureModel):
         self.memory_format = torch.channels_last if has_conv(self.module) else torch.contiguous_format
         self.module.to(memory_format=self.memory_format)
         self.features = features
-        self.preprocess = preprocess
+        self.preprocess = resolve_preprocess(preprocess)  # a `library` entry gets its values here
         self.device = device
-        self.dim = output_width(features, preprocess["crop"], device)
+        self.dim = output_width(features, self.preprocess["crop"], device)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         import torch
@@ -201,7 +202,7 @@ class NetworkSource(Source):
 
         with torch.device("meta"):
             module = self.architecture(spec).eval()
-        return output_width(feature_fn(module, spec), spec["preprocess"]["crop"], "meta")
+        return output_width(feature_fn(module, spec), resolve_preprocess(spec["preprocess"])["crop"], "meta")
 
 
 # -- text ----------------------------------------------------------------------------------------

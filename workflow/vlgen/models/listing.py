@@ -22,6 +22,8 @@ def preprocess_summary(preprocess: dict[str, Any] | None) -> str:
     """Resize/CenterCrop sizes and interpolation, e.g. `256/256 bicubic`; `-` for text models."""
     if not preprocess:
         return "-"
+    if "library" in preprocess:  # resolved when the model is loaded (vlgen.models.library_preprocess)
+        return f"library {preprocess['library']}"
     summary = f"{preprocess['size']}/{preprocess['crop']} {preprocess['interpolation']}"
     return summary if preprocess.get("resize_backend", "pil") == "pil" else f"{summary} ({preprocess['resize_backend']})"
 
@@ -43,10 +45,13 @@ def weights_status(spec: dict[str, Any], weights_file: Path | None) -> str:
 
 
 def describe_models(config: RunConfig,
-                    weights_for: Callable[[str], Path | None] = _no_weights) -> list[dict[str, Any]]:
+                    weights_for: Callable[[str], Path | None] = _no_weights,
+                    weights_state: Callable[[str], str | None] = lambda model: None) -> list[dict[str, Any]]:
     """One row per catalog entry, sorted by name; `selected` marks the run's models.
 
-    `weights_for(model)` is where the weights stage keeps a model's weights (None: nowhere yet).
+    `weights_for(model)` is where the weights stage keeps a model's weights (None: nowhere yet);
+    `weights_state(model)`, when not None, is the status of a pinned model's files (missing /
+    present / verified, see vlgen.weights) and replaces the present/missing guess.
     """
     selected = set(config.models)
     rows = []
@@ -59,6 +64,6 @@ def describe_models(config: RunConfig,
             "source": spec["source"],
             "dim": _dim(spec),
             "preprocess": preprocess_summary(spec.get("preprocess")),
-            "weights": weights_status(spec, weights_for(name)),
+            "weights": weights_state(name) or weights_status(spec, weights_for(name)),
         })
     return rows

@@ -122,5 +122,11 @@ class HFSource(Source):
     def feature_dim(self, spec: dict[str, Any]) -> int:
         from transformers import AutoConfig
 
+        pin = spec.get("weights") or {}
+        if "hub" in pin:  # pinned: read the weights stage's hub cache, never the network
+            from vlgen.weights import HUB_CACHE
+
+            return int(AutoConfig.from_pretrained(pin["hub"], revision=pin["revision"], cache_dir=HUB_CACHE,
+                                                  local_files_only=True).hidden_size)
         location, local = resolve_location(spec["name"], None)
         return int(AutoConfig.from_pretrained(location, local_files_only=local).hidden_size)

@@ -2,8 +2,8 @@
 
 `tasks.rdm` makes one RDM and `tasks.rdm_compare` compares two; this module holds what sits around
 them: which datasets and split the run's `rsa` section selects, the RDM method of an image or a text
-model, and the model-level structure drawn in Figure 3 (average-linkage dendrogram and t-SNE, both
-on the model distance 1 - r, PROTOCOL.md).
+model (and the RDM file it is saved in), and the model-level structure drawn in Figure 3
+(average-linkage dendrogram and t-SNE, both on the model distance 1 - r, PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
-from vlgen.config import ConfigError, RunConfig
+from vlgen.config import TEXT_SPLIT, ConfigError, RunConfig
 from vlgen.tasks.rdm import image_rdm, vector_rdm
 from vlgen.tasks.rdm_compare import Rdm
 
@@ -79,31 +79,33 @@ def load_rdm(path: str | Path, model: str) -> Rdm:
         return Rdm(model, data["rdm"], tuple(str(c) for c in data["classes"]))
 
 
-def rsa_datasets(run: RunConfig) -> list[str]:
-    """The run's datasets that RSA covers: `rsa.datasets` in its order (absent: all of the run's).
+def rsa_split(run: RunConfig, dataset: str) -> str | None:
+    """The split whose images make a dataset's image RDMs: the first of `rsa.splits` it has, or None.
 
-    A listed dataset the run does not select is skipped (the paper run lists ImageNet; a run
-    without it is still valid); a name that is not in the catalog at all is a typo and an error.
+    A preference list, so one setting serves datasets with a test split and ImageNet's `val`.
+    """
+    return next((split for split in run.section("rsa")["splits"] if split in run.splits(dataset)), None)
+
+
+def rdm_split(run: RunConfig, model: str, dataset: str) -> str | None:
+    """The store split a model's RDM reads: a text model's class list, an image model's `rsa_split`."""
+    return TEXT_SPLIT if run.is_text_model(model) else rsa_split(run, dataset)
+
+
+def rsa_datasets(run: RunConfig) -> list[str]:
+    """The run's datasets RSA covers: `rsa.datasets` if given, else every run dataset with an RSA split.
+
+    Like `RunConfig.task_datasets`: a listed dataset that is not in the run, or that has none of
+    `rsa.splits`, is a configuration error, never silently dropped.
     """
     listed = run.section("rsa").get("datasets")
     if listed is None:
-        return run.datasets
-    catalog = run.raw["dataset_catalog"]
-    for i, name in enumerate(listed):
-        if name not in catalog:
-            raise ConfigError(f"config field rsa.datasets[{i}]: unknown dataset {name!r}; "
-                              f"dataset_catalog has: {', '.join(sorted(catalog))}")
-    return [name for name in listed if name in run.datasets]
-
-
-def rsa_split(run: RunConfig, dataset: str) -> str:
-    """The split whose images make image RDMs: `rsa.dataset_splits[dataset]`, else `rsa.split`."""
-    settings = run.section("rsa")
-    split = settings.get("dataset_splits", {}).get(dataset, settings["split"])
-    if split not in run.splits(dataset):
-        raise ConfigError(f"config field rsa: dataset {dataset!r} has no split {split!r} "
-                          f"(splits: {', '.join(run.splits(dataset))}); set rsa.dataset_splits.{dataset}")
-    return split
+        return [d for d in run.datasets if rsa_split(run, d)]
+    for name in listed:
+        if name not in run.datasets or not rsa_split(run, name):
+            raise ConfigError(f"config field rsa.datasets: {name!r} is not one of the run's datasets with a split "
+                              f"in rsa.splits ({', '.join(run.section('rsa')['splits'])})")
+    return list(listed)
 
 
 def model_distances(similarity: np.ndarray) -> np.ndarray:

@@ -1,0 +1,192 @@
+"""The paper's claims checked on hand-made tables whose verdicts are known by construction."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from vlgen.claims import (
+    CLAIMS,
+    FAILS,
+    HOLDS,
+    NOT_MEASURED,
+    build_claims,
+    check_claims,
+    dataset_means,
+    protocol_scores,
+)
+
+PAPER_FAMILIES = {"RN50": "vision", "BiT-M": "vision", "SIN+IN": "vision", "AR-L2": "vision",
+                  "CLIP": "vision-language", "VirTex": "vision-language", "BERT": "text", "GPT-2": "text"}
+DEMO_FAMILIES = {"pixels": "baseline", "resnet18-random": "vision", "clip-rn50-random": "vision-language",
+                 "minilm": "text"}
+DATASETS = ("mnist", "cifar10")
+
+
+def fewshot_table(scores: dict[str, float], presets=("paper", "default"), shots=(1, 5)) -> pd.DataFrame:
+    """fewshot_summary.csv rows: every model gets `score` on mnist and `score + 0.1` on cifar10."""
+    return pd.DataFrame([
+        {"model": m, "dataset": d, "preset": p, "shots": n, "mean": s + 0.1 * i, "std": 0.02, "sem": 0.01,
+         "n_trials": 10}
+        for m, s in scores.items() for i, d in enumerate(DATASETS) for p in presets for n in shots])
+
+
+def clustering_table(scores: dict[str, float], matchings=("greedy", "hungarian")) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"model": m, "dataset": d, "matching": matching, "accuracy": s, "nmi": 0.5, "ari": 0.4, "n": 100,
+         "feature_key": "k"}
+        for m, s in scores.items() for d in DATASETS for matching in matchings])
+
+
+def transfer_table(scores: dict[str, float], presets=("paper_cached", "default")) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"model": m, "dataset": d, "preset": p, "accuracy": s, "C": 1.0, "n_train": 10, "n_val": 2, "n_test": 5,
+         "feature_key": "k"}
+        for m, s in scores.items() for d in DATASETS for p in presets])
+
+
+def rsa_table(r: dict[tuple[str, str], float], dataset="imagenet-val") -> pd.DataFrame:
+    return pd.DataFrame([{"dataset": dataset, "model_a": a, "model_b": b, "method": "pearson", "r": value,
+                          "p_parametric": 0.001, "p_permutation": 0.001} for (a, b), value in r.items()])
+
+
+def attack_table(mean_success: dict[str, float], norms=("linf", "l2")) -> pd.DataFrame:
+    """Each model's success rate is `mean_success` -/+ 0.1 at two epsilons (mean as given)."""
+    return pd.DataFrame([{"model": m, "norm": norm, "epsilon": eps, "success_rate": s + delta}
+                         for m, s in mean_success.items() for norm in norms
+                         for eps, delta in ((0.001, -0.1), (0.01, 0.1))])
+
+
+def verdicts_of(tables, families) -> dict[tuple[str, str], str]:
+    return {(v.claim, v.scope): v.verdict for v in check_claims(tables, families)}
+
+
+def statement(prefix: str) -> str:
+    return next(c.statement for c in CLAIMS if c.statement.startswith(prefix))
+
+
+MULTIMODAL, BEST = statement("Multimodal"), statement("BiT-M")
+LESS_ROBUST, AR = statement("CLIP and VirTex"), statement("Adversarially")
+VISION_CLUSTER, FURTHER, FURTHEST = statement("In RSA, vision"), statement("In RSA, multimodal"), statement(
+    "In RSA, language")
+
+
+def test_task_claims_hold_when_bit_leads_and_multimodal_trail():
+    scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5, "VirTex": 0.4}
+    tables = {"fewshot": fewshot_table(scores), "clustering": clustering_table(scores),
+              "transfer": transfer_table(scores)}
+    verdicts = verdicts_of(tables, PAPER_FAMILIES)
+    for protocol in ("paper protocol", "default protocol"):
+        assert verdicts[MULTIMODAL, protocol] == HOLDS
+        assert verdicts[BEST, protocol] == HOLDS
+
+
+def test_task_claims_fail_where_the_numbers_say_so():
+    # Under the default protocol CLIP leads clustering: both task claims fail there, not under paper.
+    fewshot = fewshot_table({"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5})
+    clustering = pd.concat([clustering_table({"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5}, ("greedy",)),
+                            clustering_table({"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.9}, ("hungarian",))])
+    checked = check_claims({"fewshot": fewshot, "clustering": clustering}, PAPER_FAMILIES)
+    verdicts = {(v.claim, v.scope): v for v in checked}
+    assert verdicts[MULTIMODAL, "paper protocol"].verdict == HOLDS
+    assert verdicts[MULTIMODAL, "default protocol"].verdict == FAILS
+    assert "ahead on: clustering" in verdicts[MULTIMODAL, "default protocol"].evidence
+    assert "best vision-language CLIP 0.900" in verdicts[MULTIMODAL, "default protocol"].evidence
+    assert verdicts[BEST, "default protocol"].verdict == FAILS
+    # BiT-M's few-shot mean over datasets: (0.8 + 0.9) / 2
+    assert "1-shot: BiT-M 0.850" in verdicts[BEST, "paper protocol"].evidence
+
+
+def test_claims_without_their_models_or_tables_are_not_measured():
+    scores = {"RN50": 0.6, "CLIP": 0.5}
+    verdicts = verdicts_of({"fewshot": fewshot_table(scores)}, {"RN50": "vision", "CLIP": "vision-language"})
+    assert verdicts[BEST, "this run"] == NOT_MEASURED  # no BiT-M in the run
+    evidence = {v.claim: v.evidence for v in check_claims({"fewshot": fewshot_table(scores)}, {"RN50": "vision"})}
+    assert evidence[BEST] == "needs BiT-M and another image model in a few-shot, clustering or transfer table; " \
+                             "tables in this run: fewshot"
+    for claim in (LESS_ROBUST, AR, VISION_CLUSTER, FURTHER, FURTHEST):
+        assert verdicts[claim, "this run"] == NOT_MEASURED
+    assert verdicts[MULTIMODAL, "paper protocol"] == HOLDS
+    assert all(verdict == NOT_MEASURED for verdict in verdicts_of({}, PAPER_FAMILIES).values())
+
+
+def test_demo_families_measure_only_what_they_can():
+    """The demo: one model per family; RSA on digits; no attacks."""
+    r = {("pixels", "resnet18-random"): 0.5, ("pixels", "clip-rn50-random"): 0.4, ("pixels", "minilm"): 0.1,
+         ("resnet18-random", "clip-rn50-random"): 0.7, ("resnet18-random", "minilm"): 0.2,
+         ("clip-rn50-random", "minilm"): 0.3}
+    scores = {"pixels": 0.7, "resnet18-random": 0.4, "clip-rn50-random": 0.3}
+    tables = {"fewshot": fewshot_table(scores), "rdm_correlations": rsa_table(r, "digits")}
+    verdicts = verdicts_of(tables, DEMO_FAMILIES)
+    assert verdicts[MULTIMODAL, "paper protocol"] == HOLDS  # 0.3 < 0.4: the baseline is not a vision model
+    assert verdicts[BEST, "this run"] == NOT_MEASURED
+    assert verdicts[VISION_CLUSTER, "this run"] == NOT_MEASURED  # one vision model: no pair
+    assert verdicts[FURTHER, "this run"] == NOT_MEASURED
+    # text-vision 1 - 0.2 = 0.8 > vision-language-vision 1 - 0.7 = 0.3
+    assert verdicts[FURTHEST, "RSA on digits"] == HOLDS
+
+
+def test_rsa_claims_on_known_distances():
+    r = {("RN50", "BiT-M"): 0.9, ("RN50", "SIN+IN"): 0.85, ("BiT-M", "SIN+IN"): 0.95,
+         ("RN50", "CLIP"): 0.7, ("BiT-M", "CLIP"): 0.6, ("SIN+IN", "CLIP"): 0.65,
+         ("RN50", "BERT"): 0.2, ("BiT-M", "BERT"): 0.1, ("SIN+IN", "BERT"): 0.3, ("CLIP", "BERT"): 0.4}
+    families = {m: PAPER_FAMILIES[m] for m in ("RN50", "BiT-M", "SIN+IN", "CLIP", "BERT")}
+    checked = {(v.claim, v.scope): v for v in check_claims({"rdm_correlations": rsa_table(r)}, families)}
+    scope = "RSA on imagenet-val"
+    assert checked[VISION_CLUSTER, scope].verdict == HOLDS  # largest vision distance 0.15
+    assert "from 0.050 to 0.150" in checked[VISION_CLUSTER, scope].evidence
+    assert checked[FURTHER, scope].verdict == HOLDS  # 0.35 vs 0.10
+    assert "vision-language to vision 0.350, vision to vision 0.100" in checked[FURTHER, scope].evidence
+    assert checked[FURTHEST, scope].verdict == HOLDS  # 0.8 vs 0.35
+    r[("RN50", "SIN+IN")] = 0.75  # one vision pair at distance 0.25
+    r[("BiT-M", "BERT")] = 0.95  # and a text model that agrees with BiT-M
+    checked = {(v.claim, v.scope): v.verdict for v in check_claims({"rdm_correlations": rsa_table(r)}, families)}
+    assert checked[VISION_CLUSTER, scope] == FAILS
+    assert checked[FURTHEST, scope] == HOLDS  # mean text-vision (0.8 + 0.05 + 0.7) / 3 = 0.517 > 0.35
+    r[("RN50", "BERT")] = r[("SIN+IN", "BERT")] = 0.95
+    checked = {(v.claim, v.scope): v.verdict for v in check_claims({"rdm_correlations": rsa_table(r)}, families)}
+    assert checked[FURTHEST, scope] == FAILS
+
+
+def test_robustness_claims_from_an_attack_table():
+    success = {"RN50": 0.5, "SIN+IN": 0.45, "BiT-M": 0.4, "CLIP": 0.7, "VirTex": 0.6, "AR-L2": 0.1}
+    verdicts = verdicts_of({"attacks": attack_table(success)}, PAPER_FAMILIES)
+    for norm in ("linf", "l2"):
+        assert verdicts[LESS_ROBUST, f"attack {norm}"] == HOLDS
+        assert verdicts[AR, f"attack {norm}"] == HOLDS
+    success["VirTex"] = 0.48  # below RN50's 0.5
+    success["AR-L2"] = 0.42  # above BiT-M's 0.4
+    verdicts = verdicts_of({"attacks": attack_table(success)}, PAPER_FAMILIES)
+    assert verdicts[LESS_ROBUST, "attack linf"] == FAILS
+    assert verdicts[AR, "attack l2"] == FAILS
+
+
+def test_paper_protocol_uses_cached_transfer_only_without_the_augmented_one():
+    cached = transfer_table({"RN50": 0.6, "BiT-M": 0.5}, ("paper_cached",))
+    augmented = transfer_table({"RN50": 0.4, "BiT-M": 0.7}, ("paper",))
+    only_cached = protocol_scores({"transfer": cached})
+    assert set(only_cached["protocol"]) == {"paper"}
+    both = protocol_scores({"transfer": pd.concat([cached, augmented])})
+    assert set(both["variant"]) == {"paper"}
+    assert dataset_means(both, ["RN50", "BiT-M"]).to_dict() == pytest.approx({"RN50": 0.4, "BiT-M": 0.7})
+
+
+def test_dataset_means_use_only_datasets_every_model_has():
+    table = fewshot_table({"RN50": 0.6, "CLIP": 0.5}, presets=("paper",), shots=(1,))
+    table = table[~((table["model"] == "CLIP") & (table["dataset"] == "cifar10"))]
+    means = dataset_means(protocol_scores({"fewshot": table}), ["RN50", "CLIP"])
+    assert means.to_dict() == pytest.approx({"RN50": 0.6, "CLIP": 0.5})  # mnist only
+
+
+def test_claims_document_lists_every_verdict():
+    scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5}
+    verdicts = check_claims({"fewshot": fewshot_table(scores)}, PAPER_FAMILIES)
+    doc = build_claims(verdicts, run="paper")
+    markdown = doc.to_markdown()
+    assert markdown.startswith("# Claims of the paper checked against run `paper`")
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in (HOLDS, FAILS, NOT_MEASURED)}
+    assert f"Verdicts: {counts[HOLDS]} holds, {counts[FAILS]} does not hold, {counts[NOT_MEASURED]} not measured." \
+        in markdown
+    assert markdown.count("| not measured |") == counts[NOT_MEASURED] == 5
+    html = doc.to_html()
+    assert html.count("<tr") == len(verdicts) + 1 and "</html>" in html

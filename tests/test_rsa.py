@@ -1,0 +1,348 @@
+"""RSA: RDMs against direct loops of PROTOCOL.md's formulas, comparisons against scipy, Figure 3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+from scipy import stats
+from scipy.cluster.hierarchy import fcluster
+
+from vlgen.config import ConfigError, load_config
+from vlgen.plots_rsa import rsa_figure, plot_rsa
+from vlgen.tasks.rdm import class_stats, image_rdm, vector_rdm, welch_rdm
+from vlgen.tasks.rdm_compare import (
+    Rdm,
+    check_comparable,
+    class_permutations,
+    correlation_rows,
+    permuted_correlations,
+    similarity_matrix,
+)
+from vlgen.tasks.rsa import (
+    RdmMethod,
+    dendrogram_order,
+    load_rdm,
+    model_linkage,
+    model_rdm,
+    model_tsne,
+    rdm_method,
+    rdm_split,
+    rsa_datasets,
+    save_rdm,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {"splits": ["test"], "preset": "paper", "std_epsilon": 1e-6, "image_distance": "welch",
+            "text_distance": "euclidean", "method": "pearson", "permutations": 99, "seed": 0}
+
+
+def labelled_features(rng, n_classes=5, dim=6, per_class=(3, 9)):
+    """Class clouds of unequal size and spread, so every term of the Welch formula matters."""
+    counts = rng.integers(*per_class, size=n_classes)
+    labels = rng.permutation(np.repeat(np.arange(n_classes), counts))
+    centres = rng.normal(size=(n_classes, dim))
+    spread = rng.uniform(0.2, 2.0, size=(n_classes, 1))
+    features = centres[labels] + spread[labels] * rng.normal(size=(len(labels), dim))
+    return features.astype(np.float32), labels
+
+
+def reference_welch(features, labels, n_classes, per_dim, epsilon=0.0):
+    """PROTOCOL.md's RDM written out pair by pair, in float64."""
+    unit = [np.asarray(f, np.float64) / np.linalg.norm(np.asarray(f, np.float64)) for f in features]
+    groups = [np.array([u for u, y in zip(unit, labels) if y == k]) for k in range(n_classes)]
+    rdm = np.zeros((n_classes, n_classes))
+    for i in range(n_classes):
+        for j in range(n_classes):
+            if i == j:
+                continue
+            gi, gj = groups[i], groups[j]
+            if per_dim:
+                si, sj = np.std(gi, axis=0) + epsilon, np.std(gj, axis=0) + epsilon
+            else:
+                si, sj = np.std(gi), np.std(gj)
+            t = (gi.mean(axis=0) - gj.mean(axis=0)) / np.sqrt(si**2 / len(gi) + sj**2 / len(gj))
+            rdm[i, j] = np.sqrt(np.sum(t**2))
+    return rdm
+
+
+def triangle(matrix):
+    n = len(matrix)
+    return np.array([matrix[i, j] for i in range(n) for j in range(i + 1, n)])
+
+
+def random_rdm(rng, n_classes, dim=4):
+    points = rng.normal(size=(n_classes, dim))
+    return np.linalg.norm(points[:, None] - points[None], axis=2)
+
+
+# -- RDMs ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", ["paper", "per_dim"])
+def test_welch_rdm_matches_the_formula(preset):
+    features, labels = labelled_features(np.random.default_rng(0))
+    rdm = image_rdm(features, labels, 5, distance="welch", preset=preset, std_epsilon=1e-6)
+    expected = reference_welch(features, labels, 5, per_dim=preset == "per_dim", epsilon=1e-6)
+    np.testing.assert_allclose(rdm, expected, rtol=1e-5, atol=1e-9)
+    assert np.all(np.diag(rdm) == 0) and np.allclose(rdm, rdm.T)
+
+
+def test_scalar_std_welch_is_rescaled_euclidean():
+    features, labels = labelled_features(np.random.default_rng(1))
+    welch = image_rdm(features, labels, 5, distance="welch", preset="paper")
+    euclidean = image_rdm(features, labels, 5, distance="euclidean")
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    var = np.array([unit[labels == k].std() ** 2 / np.sum(labels == k) for k in range(5)])
+    off = ~np.eye(5, dtype=bool)
+    np.testing.assert_allclose(welch[off], (euclidean / np.sqrt(var[:, None] + var[None]))[off], rtol=1e-5)
+
+
+def test_welch_ignores_feature_scale_but_not_direction():
+    features, labels = labelled_features(np.random.default_rng(2))
+    scaled = features * np.random.default_rng(3).uniform(0.1, 10, size=(len(features), 1)).astype(np.float32)
+    base = image_rdm(features, labels, 5, distance="welch", preset="paper")
+    np.testing.assert_allclose(image_rdm(scaled, labels, 5, distance="welch", preset="paper"), base, rtol=1e-4)
+
+
+def test_per_dim_constant_dimension_adds_nothing_without_epsilon():
+    rng = np.random.default_rng(4)
+    features, labels = labelled_features(rng)
+    features[:, 0] = 0.0  # a dead unit: zero in every image of every class
+    rdm = image_rdm(features, labels, 5, distance="welch", preset="per_dim", std_epsilon=0.0)
+    reference = reference_welch(np.delete(features, 0, axis=1), labels, 5, per_dim=True)
+    # normalisation is over all dims, and the dead one contributes 0 to the norm: same unit vectors
+    np.testing.assert_allclose(rdm, reference, rtol=1e-5)
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine", "correlation"])
+def test_text_rdm_is_a_plain_distance_between_class_vectors(distance):
+    vectors = np.random.default_rng(5).normal(size=(6, 8))
+    rdm = vector_rdm(vectors, distance)
+    for i, j in combinations(range(6), 2):
+        a, b = vectors[i], vectors[j]
+        expected = {"euclidean": np.sqrt(np.sum((a - b) ** 2)),
+                    "cosine": 1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)),
+                    "correlation": 1 - np.corrcoef(a, b)[0, 1]}[distance]
+        assert rdm[i, j] == pytest.approx(expected) and rdm[j, i] == pytest.approx(expected)
+
+
+def test_text_model_rows_follow_labels_and_stay_unnormalised():
+    vectors = np.random.default_rng(6).normal(size=(4, 3)) * np.array([[1], [5], [0.1], [2]])
+    order = np.array([2, 0, 3, 1])  # rows stored out of label order
+    rdm = model_rdm(vectors[order], order, 4, rdm_method(SETTINGS, is_text=True))
+    np.testing.assert_allclose(rdm, np.linalg.norm(vectors[:, None] - vectors[None], axis=2))
+
+
+def test_rdm_method_per_model_kind():
+    assert rdm_method(SETTINGS, is_text=True) == RdmMethod("euclidean", "none", per_image=False)
+    assert rdm_method(SETTINGS, is_text=False) == RdmMethod("welch", "paper", per_image=True, std_epsilon=0.0)
+    per_dim = rdm_method({**SETTINGS, "preset": "per_dim"}, is_text=False)
+    assert per_dim.std_epsilon == 1e-6
+    assert rdm_method({**SETTINGS, "image_distance": "cosine"}, is_text=False).preset == "none"
+
+
+def test_a_class_without_images_is_an_error():
+    features, labels = labelled_features(np.random.default_rng(7))
+    with pytest.raises(ValueError, match=r"classes \[5\] have no image"):
+        class_stats(features, labels, 6, "paper")
+
+
+def test_classes_without_spread_have_no_welch_statistic():
+    # Scalar std: a class whose unit vectors are all constant across dimensions has std 0.
+    flat = np.array([[1.0, 1, 1, 1], [-1, -1, -1, -1], [1, 2, 3, 4], [4, 3, 2, 1]])
+    with pytest.raises(ValueError, match="classes 0 and 1 both have zero spread"):
+        welch_rdm(class_stats(flat, np.array([0, 1, 2, 2]), 3, "paper"))
+    # Per-dimension std: one image per class has std 0 in every dimension; the epsilon repairs it.
+    single = np.random.default_rng(8).normal(size=(3, 4))
+    with pytest.raises(ValueError, match="set rsa.std_epsilon > 0"):
+        welch_rdm(class_stats(single, np.arange(3), 3, "per_dim"))
+    assert np.isfinite(welch_rdm(class_stats(single, np.arange(3), 3, "per_dim"), std_epsilon=1e-6)).all()
+
+
+def test_rdm_file_round_trip(tmp_path):
+    rdm = random_rdm(np.random.default_rng(9), 4)
+    path = tmp_path / "rdm.npz"
+    save_rdm(path, rdm, ["a", "b", "c", "d"], rdm_method(SETTINGS, is_text=False), feature_key="k", split="test")
+    loaded = load_rdm(path, "model")
+    np.testing.assert_array_equal(loaded.matrix, rdm)
+    assert loaded.classes == ("a", "b", "c", "d") and loaded.model == "model"
+    with np.load(path) as data:
+        assert str(data["preset"]) == "paper" and str(data["distance"]) == "welch"
+
+
+# -- comparisons -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_correlations_equal_scipy(method):
+    rng = np.random.default_rng(10)
+    matrices = [random_rdm(rng, 7) for _ in range(3)]
+    rows = correlation_rows([Rdm(f"m{i}", m, tuple("abcdefg")) for i, m in enumerate(matrices)], method, 0, 0)
+    scipy_fn = stats.pearsonr if method == "pearson" else stats.spearmanr
+    assert [(r["model_a"], r["model_b"]) for r in rows] == [("m0", "m1"), ("m0", "m2"), ("m1", "m2")]
+    for row, (a, b) in zip(rows, combinations(range(3), 2)):
+        expected = scipy_fn(triangle(matrices[a]), triangle(matrices[b]))
+        assert row["r"] == pytest.approx(expected.statistic, abs=1e-12)
+        assert row["p_parametric"] == pytest.approx(expected.pvalue, rel=1e-9)
+        assert np.isnan(row["p_permutation"]) and row["method"] == method
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_null_distribution_equals_explicit_class_permutations(method):
+    rng = np.random.default_rng(11)
+    a, b = random_rdm(rng, 6), random_rdm(rng, 6)
+    null = permuted_correlations([a, b], method, 20, seed=3)
+    scipy_fn = stats.pearsonr if method == "pearson" else stats.spearmanr
+    for k, perm in enumerate(class_permutations(6, 20, seed=3)):
+        permuted = b[np.ix_(perm, perm)]  # rows and columns together
+        assert null[k, 0, 1] == pytest.approx(scipy_fn(triangle(a), triangle(permuted)).statistic, abs=1e-12)
+
+
+def test_permutation_p_is_small_for_the_same_structure():
+    rng = np.random.default_rng(12)
+    base = random_rdm(rng, 12)
+    noisy = base + 0.05 * np.abs(rng.normal(size=base.shape))
+    noisy = (noisy + noisy.T) / 2
+    np.fill_diagonal(noisy, 0)
+    row = correlation_rows([Rdm("a", base, tuple("abcdefghijkl")), Rdm("b", noisy, tuple("abcdefghijkl"))],
+                           "pearson", 199, 0)[0]
+    assert row["r"] > 0.9
+    assert row["p_permutation"] == pytest.approx(1 / 200)
+
+
+def test_permutation_p_is_uniform_for_unrelated_rdms():
+    rng = np.random.default_rng(13)
+    classes = tuple("abcdefgh")
+    p_values = [correlation_rows([Rdm("a", random_rdm(rng, 8), classes), Rdm("b", random_rdm(rng, 8), classes)],
+                                 "pearson", 99, seed)[0]["p_permutation"] for seed in range(300)]
+    assert 0.4 < np.mean(p_values) < 0.6
+    # p-values live on a grid of 1/100: compare with the uniform distribution at grid resolution
+    assert stats.kstest(p_values, "uniform").statistic < 0.1
+
+
+def test_p_values_of_a_pair_do_not_depend_on_other_models():
+    rng = np.random.default_rng(14)
+    classes = tuple("abcdef")
+    rdms = [Rdm(f"m{i}", random_rdm(rng, 6), classes) for i in range(3)]
+    pair = correlation_rows(rdms[:2], "spearman", 50, 1)[0]
+    trio = correlation_rows(rdms, "spearman", 50, 1)[0]
+    assert pair == trio
+
+
+def test_incomparable_rdms_are_errors_naming_the_models():
+    rng = np.random.default_rng(15)
+    good = Rdm("RN50", random_rdm(rng, 4), ("a", "b", "c", "d"))
+    with pytest.raises(ValueError, match="RN50 and CLIP.*class orders.*row 1: 'b' vs 'c'"):
+        check_comparable([good, Rdm("CLIP", random_rdm(rng, 4), ("a", "c", "b", "d"))])
+    with pytest.raises(ValueError, match="RN50 and BERT.*4 vs 3 classes"):
+        check_comparable([good, Rdm("BERT", random_rdm(rng, 3), ("a", "b", "c"))])
+    broken = random_rdm(rng, 4)
+    broken[0, 1] = broken[1, 0] = np.nan
+    with pytest.raises(ValueError, match="RDM of GPT-2 holds NaN"):
+        correlation_rows([good, Rdm("GPT-2", broken, good.classes)], "pearson", 10, 0)
+    with pytest.raises(ValueError, match="RDM of flat is constant"):
+        check_comparable([good, Rdm("flat", 1 - np.eye(4), good.classes)])
+
+
+# -- model structure (Figure 3) --------------------------------------------------------------------
+def two_group_rows(rng, per_group=3, n_classes=10, noise=0.3):
+    """RDMs of two families of models: each a noisy copy of its family's structure."""
+    bases = [random_rdm(rng, n_classes), random_rdm(rng, n_classes)]
+    rdms = []
+    for g, base in enumerate(bases):
+        for i in range(per_group):
+            noisy = base + noise * np.abs(rng.normal(size=base.shape))
+            noisy = (noisy + noisy.T) / 2
+            np.fill_diagonal(noisy, 0)
+            rdms.append(Rdm(f"g{g}-{i}", noisy, tuple(map(str, range(n_classes)))))
+    return correlation_rows(rdms, "pearson", 0, 0), [r.model for r in rdms]
+
+
+def test_dendrogram_separates_two_groups_of_models():
+    rows, models = two_group_rows(np.random.default_rng(16))
+    rng = np.random.default_rng(17)
+    shuffled = [models[i] for i in rng.permutation(len(models))]
+    similarity = similarity_matrix(rows, shuffled)
+    clusters = fcluster(model_linkage(similarity), 2, criterion="maxclust")
+    groups = {model[:2] for model in shuffled}
+    for group in groups:
+        assert len({c for c, m in zip(clusters, shuffled) if m.startswith(group)}) == 1
+    assert len(set(clusters)) == 2
+    leaves = [shuffled[i][:2] for i in dendrogram_order(similarity)]
+    assert leaves in (["g0"] * 3 + ["g1"] * 3, ["g1"] * 3 + ["g0"] * 3)
+
+
+def test_tsne_puts_each_model_next_to_its_group():
+    rows, models = two_group_rows(np.random.default_rng(18))
+    coords = model_tsne(similarity_matrix(rows, models), perplexity=3, seed=0)
+    assert coords.shape == (6, 2)
+    np.testing.assert_array_equal(coords, model_tsne(similarity_matrix(rows, models), perplexity=3, seed=0))
+    distances = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    for i, model in enumerate(models):
+        assert models[int(distances[i].argmin())][:2] == model[:2]
+    assert model_tsne(similarity_matrix(rows, models[:3]), perplexity=3, seed=0) is None
+
+
+@pytest.mark.slow
+def test_rsa_figure_panels_and_files(tmp_path):
+    rows, models = two_group_rows(np.random.default_rng(19))
+    table = pd.concat([pd.DataFrame(rows).assign(dataset=d) for d in ("digits", "imagenet-val")])
+    families = {m: "vision" if m.startswith("g0") else "text" for m in models}
+    paths = [tmp_path / "fig3_rsa.png", tmp_path / "fig3_rsa.pdf"]
+    fig = plot_rsa(table, paths, models, families, perplexity=3, seed=0)
+    # per dataset: dendrogram, t-SNE, heatmap and the heatmap's colour bar
+    assert len(fig.axes) == 2 * 4
+    dendrogram_labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sorted(dendrogram_labels) == sorted(models)
+    with Image.open(paths[0]) as image:
+        assert image.format == "PNG"
+    assert paths[1].read_bytes().startswith(b"%PDF")
+    small = table[table["model_a"].isin(models[:3]) & table["model_b"].isin(models[:3])]
+    assert len(rsa_figure(small, models, families, perplexity=3, seed=0).axes) == 2 * 3  # no t-SNE
+
+
+# -- configuration ---------------------------------------------------------------------------------
+def run_with(tmp_path, override, base="demo.yaml"):
+    path = tmp_path / "override.yaml"
+    path.write_text(yaml.safe_dump(override))
+    return load_config([ROOT / "config" / base, path], ROOT)
+
+
+def demo_models_on(tmp_path, **rsa):
+    """The demo's selection without the demo's `rsa.datasets` (a merged config cannot unset a key)."""
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    return run_with(tmp_path, {**{k: demo[k] for k in ("run", "models", "datasets")}, "rsa": rsa}, "config.yaml")
+
+
+def test_demo_runs_rsa_on_digits_with_the_text_model_on_its_class_list(tmp_path):
+    demo = load_config([ROOT / "config" / "demo.yaml"], ROOT)
+    assert rsa_datasets(demo) == ["digits"]
+    assert rdm_split(demo, "resnet18-random", "digits") == "test"
+    assert rdm_split(demo, "minilm", "digits") == "classes"
+    assert rsa_datasets(demo_models_on(tmp_path)) == ["digits", "shapes"]  # default: every dataset with a test split
+
+
+def test_rsa_datasets_must_be_in_the_run_with_an_rsa_split(tmp_path):
+    with pytest.raises(ConfigError, match="rsa.datasets: 'mnist' is not one of the run's datasets"):
+        rsa_datasets(run_with(tmp_path, {"rsa": {"datasets": ["mnist"]}}))
+    with pytest.raises(ConfigError, match="'digits' .* split in rsa.splits \\(val\\)"):
+        rsa_datasets(run_with(tmp_path, {"rsa": {"splits": ["val"]}}))
+    assert rsa_datasets(demo_models_on(tmp_path, splits=["val"])) == []
+
+
+def test_unknown_rsa_setting_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="rsa.*'presets'"):
+        run_with(tmp_path, {"rsa": {"presets": "paper"}})
+
+
+def test_rsa_modules_do_not_import_torch():
+    code = ("import sys, vlgen.tasks.rsa, vlgen.plots_rsa, vlgen.summary, vlgen.claims;"
+            " print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,74 @@
+# Representational similarity analysis (CPU): an RDM per (model, dataset) from cached features, one
+# correlation table over every pair of models, Figure 3. Adding a model adds its RDMs and reruns the
+# table and the figure only.
+from dataclasses import asdict
+
+from vlgen.tasks.rsa import rdm_method, rdm_split, rsa_datasets
+
+RSA = RUN.section("rsa")
+try:
+    RSA_DATASETS = rsa_datasets(RUN)
+except ConfigError as exc:
+    sys.exit(f"vlgen: invalid configuration: {exc}")
+# RSA compares models: with fewer than two there is nothing to compare and the stage is empty.
+RSA_ACTIVE = bool(RSA_DATASETS) and len(RUN.models) >= 2
+
+
+rule rsa_rdm:
+    input:
+        lambda wc: manifest(wc.model, wc.dataset, rdm_split(RUN, wc.model, wc.dataset)),
+    output:
+        f"{RESULTS}/rsa/rdms/{{model}}/{{dataset}}.npz",
+    params:
+        method=lambda wc: asdict(rdm_method(RSA, RUN.is_text_model(wc.model))),
+        root=lambda wc: RUN.dataset_root(wc.dataset),
+        task_version=task_version("rsa"),
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/rsa_rdm/{{model}}/{{dataset}}.log",
+    script:
+        "../scripts/rsa_rdm.py"
+
+
+rule rsa_correlations:
+    input:
+        expand(f"{RESULTS}/rsa/rdms/{{model}}/{{dataset}}.npz", dataset=RSA_DATASETS, model=RUN.models),
+    output:
+        report(f"{RESULTS}/tables/rdm_correlations.csv", category="RSA", caption="../report/rsa_table.rst"),
+    params:
+        models=RUN.models,
+        datasets=RSA_DATASETS,
+        settings=RSA,
+        task_version=task_version("rsa"),
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/rsa_correlations.log",
+    script:
+        "../scripts/rsa_correlations.py"
+
+
+rule rsa_figure:
+    input:
+        rules.rsa_correlations.output,
+    output:
+        png=report(f"{RESULTS}/figures/fig3_rsa.png", category="RSA", caption="../report/rsa_figure.rst"),
+        pdf=f"{RESULTS}/figures/fig3_rsa.pdf",
+    params:
+        models=RUN.models,
+        families={m: RUN.model_spec(m)["family"] for m in RUN.models},
+        settings=RSA,
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/rsa_figure.log",
+    script:
+        "../scripts/rsa_figure.py"
+
+
+rule rsa:
+    input:
+        rules.rsa_figure.output if RSA_ACTIVE else [],

@@ -1,0 +1,95 @@
+# Linear-probe transfer. default and paper_cached run on cached features (CPU); paper recomputes
+# features from augmented train images every epoch, so it loads the model (GPU).
+import shutil
+
+from vlgen.tasks.probe import scheduled_presets
+
+TRANSFER = RUN.section("transfer")
+TRANSFER_DATASETS = RUN.task_datasets("transfer")
+# `paper` needs a GPU; `nvidia-smi` on PATH is the cheap test (importing torch here would cost
+# seconds on every Snakemake start). run_paper_preset: always overrides it for a submit node
+# without a GPU in front of GPU nodes.
+TRANSFER_PRESETS = scheduled_presets(TRANSFER, gpu_present=shutil.which("nvidia-smi") is not None)
+# What each preset's job reads of the config: a change elsewhere in `transfer` reruns nothing.
+TRANSFER_SETTINGS = {
+    "default": TRANSFER.get("logistic", {}),
+    "paper_cached": TRANSFER.get("schedule", {}),
+    "paper": {**TRANSFER.get("schedule", {}), **TRANSFER.get("augment", {})},
+}
+
+
+rule transfer_probe:
+    input:
+        train=lambda wc: manifest(wc.model, wc.dataset, "train"),
+        test=lambda wc: manifest(wc.model, wc.dataset, "test"),
+    output:
+        table=f"{RESULTS}/transfer/{{model}}/{{dataset}}/{{preset}}.csv",
+        probe=f"{RESULTS}/probes/{{model}}/{{dataset}}/{{preset}}.pt",
+    wildcard_constraints:
+        preset="default|paper_cached",
+    params:
+        settings=lambda wc: TRANSFER_SETTINGS[wc.preset],
+        seed=TRANSFER.get("seed", 0),
+        task_version=task_version("transfer"),
+    # As cluster_test_split: one thread unless --set-threads asks for more.
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/transfer_probe/{{model}}/{{dataset}}/{{preset}}.log",
+    script:
+        "../scripts/transfer_probe.py"
+
+
+rule transfer_probe_augmented:
+    input:
+        train=lambda wc: manifest(wc.model, wc.dataset, "train"),
+        test=lambda wc: manifest(wc.model, wc.dataset, "test"),
+        # The images themselves: a store on a shared filesystem may hold features of data that is
+        # not on this machine.
+        data=lambda wc: [path for path in (PREPARED.get(wc.dataset), CHECKED.get(wc.dataset)) if path],
+        # The model itself (weights.smk's pin: the files extraction waited for).
+        weights=lambda wc: [f.path for f in FEATURE_PINS[wc.model].files] if FEATURE_PINS[wc.model] else [],
+    output:
+        table=f"{RESULTS}/transfer/{{model}}/{{dataset}}/paper.csv",
+        probe=f"{RESULTS}/probes/{{model}}/{{dataset}}/paper.pt",
+    params:
+        settings=TRANSFER_SETTINGS["paper"],
+        seed=TRANSFER.get("seed", 0),
+        root=lambda wc: RUN.dataset_root(wc.dataset),
+        weights=lambda wc: FEATURE_PINS[wc.model].argument if FEATURE_PINS[wc.model] else None,
+        task_version=task_version("transfer"),
+    resources:
+        gpu=1,
+        device="auto",
+        workers=2,
+    threads: 2
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/transfer_probe_augmented/{{model}}/{{dataset}}.log",
+    script:
+        "../scripts/transfer_augmented.py"
+
+
+rule transfer_table:
+    input:
+        expand(
+            f"{RESULTS}/transfer/{{model}}/{{dataset}}/{{preset}}.csv",
+            model=RUN.image_models,
+            dataset=TRANSFER_DATASETS,
+            preset=TRANSFER_PRESETS,
+        ),
+    output:
+        report(f"{RESULTS}/tables/transfer.csv", category="Transfer", caption="../report/transfer_table.rst"),
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/transfer_table.log",
+    script:
+        "../scripts/transfer_table.py"
+
+
+rule transfer:
+    input:
+        rules.transfer_table.output,

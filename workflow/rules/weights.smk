@@ -1,0 +1,40 @@
+# Pinned model weights (vlgen.weights): one download job per file, a local rule since compute nodes
+# often have no internet. URL files go to resources/weights/{model}/, hub files to the shared Hugging
+# Face cache resources/weights/hub/. Each file is verified (digest against the pin and
+# config/weights.lock, safe loading) before it counts; its first digest is recorded in the lock.
+# `snakemake weights` fetches every file of the run (classifier checkpoints included) up front.
+import shlex
+
+from vlgen.weights import LOCK_FILE, model_files, model_pin
+
+WEIGHTS_LOCK = str(Path(workflow.basedir) / LOCK_FILE)
+WEIGHT_FILES = {f.path: f for m in RUN.models for f in model_files(m, RUN.model_spec(m))}
+FEATURE_PINS = {m: model_pin(m, RUN.model_spec(m)) for m in RUN.models}
+# Per extraction: the weights files it waits for, and ` --weights PATH` for `vlgen extract` (the
+# file, or the hub snapshot folder of a text model); nothing for models without a pin.
+WEIGHTS_INPUTS = {j.key: [f.path for f in FEATURE_PINS[j.model].files] if FEATURE_PINS[j.model] else []
+                  for j in FEATURE_JOBS}
+WEIGHTS_OPTION = {j.key: f" --weights {shlex.quote(FEATURE_PINS[j.model].argument)}" if FEATURE_PINS[j.model] else ""
+                  for j in FEATURE_JOBS}
+
+
+rule download_weights:
+    output:
+        "{weights_file}",
+    params:
+        file=lambda wc: WEIGHT_FILES[wc.weights_file].to_json(),
+        lock=WEIGHTS_LOCK,
+    wildcard_constraints:
+        weights_file="|".join(map(re.escape, WEIGHT_FILES)) or "^$",
+    localrule: True
+    conda:
+        ENV
+    log:
+        "results/logs/download_weights/{weights_file}.log",
+    shell:
+        "python -m vlgen weights fetch --file {params.file:q} --lock {params.lock:q} > {log} 2>&1"
+
+
+rule weights:
+    input:
+        list(WEIGHT_FILES),

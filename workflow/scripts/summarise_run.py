@@ -1,0 +1,20 @@
+"""summary.md and claims.md of a run, and their HTML renderings for the report."""
+from pathlib import Path
+
+import pandas as pd
+
+from vlgen.claims import build_claims, check_claims
+from vlgen.jobs import start_job
+from vlgen.summary import build_summary
+
+start_job(snakemake.log[0], snakemake.threads)
+params, output = snakemake.params, snakemake.output
+tables = {name: pd.read_csv(path) for name, path in snakemake.input.items()}
+settings = {task: section for task, section in params.settings.items() if section}
+summary = build_summary(tables, run=params.run, families=params.families, datasets=params.datasets,
+                        settings=settings)
+claims = build_claims(check_claims(tables, params.families), run=params.run)
+for doc, markdown, html in ((summary, output.summary, output.summary_html),
+                            (claims, output.claims, output.claims_html)):
+    Path(markdown).write_text(doc.to_markdown())
+    Path(html).write_text(doc.to_html())

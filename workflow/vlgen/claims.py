@@ -1,0 +1,292 @@
+"""claims.md: each qualitative finding of the paper, checked against this run's numbers.
+
+PROTOCOL.md, "What the paper found". Each claim is made checkable (the operational reading is
+printed with it) and marked `holds`, `does not hold`, or `not measured` when this run lacks the
+models, families or tables it needs: a run with random-init demo models measures some claims,
+a run without attacks measures none of the robustness ones.
+
+Task claims compare models by their mean score over the datasets all compared models have (the
+quantity of the paper's Figure 1), separately under the paper's protocol (few-shot `paper`,
+clustering `greedy`, transfer `paper`, else `paper_cached`) and the corrected one (`default`,
+`hungarian`, `default`). RSA claims use model distance 1 - r, per RSA dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from vlgen.document import Document
+from vlgen.summary import check_columns, task_scores
+
+HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
+VISION, MULTIMODAL, TEXT = "vision", "vision-language", "text"
+# (task, variant) -> protocol. Few-shot and transfer presets are named after their protocol.
+PROTOCOL_OF_VARIANT = {("clustering", "greedy"): "paper", ("clustering", "hungarian"): "default",
+                       ("transfer", "paper_cached"): "paper"}
+PROTOCOLS = ("paper", "default")
+# The paper's models named in its claims (catalog names of config/models/paper.yaml).
+BEST_MODEL = "BiT-M"
+LESS_ROBUST = ("CLIP", "VirTex")
+MORE_ROBUST = ("RN50", "SIN+IN", "BiT-M")
+ADVERSARIALLY_TRAINED = ("AR-L2", "AR-LI4", "AR-LI8")
+RSA_VISION_DISTANCE = 0.2
+ATTACK_COLUMNS = ("model", "norm", "epsilon", "success_rate")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim checked in one scope (a protocol, an attack norm, an RSA dataset)."""
+
+    claim: str
+    scope: str
+    verdict: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A finding of the paper, how this project checks it, what the check needs, and the check itself.
+
+    `check(tables, families)` returns (scope, verdict, evidence) for every scope it could measure.
+    """
+
+    statement: str
+    checked_as: str
+    needs: str
+    check: Callable[[Mapping[str, pd.DataFrame], Mapping[str, str]], list[tuple[str, str, str]]]
+
+
+# -- task claims (few-shot, clustering, transfer) ------------------------------------------------
+def protocol_scores(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """`task_scores` with a `protocol` column; transfer `paper_cached` only where `paper` is absent."""
+    scores = task_scores(tables)
+    scores["protocol"] = [PROTOCOL_OF_VARIANT.get((t, v), v) for t, v in zip(scores["task"], scores["variant"])]
+    has_paper = set(scores.loc[(scores["task"] == "transfer") & (scores["variant"] == "paper"), "model"])
+    cached = (scores["variant"] == "paper_cached") & scores["model"].isin(has_paper)
+    return scores[~cached & scores["protocol"].isin(PROTOCOLS)]
+
+
+def dataset_means(scores: pd.DataFrame, models: Sequence[str]) -> pd.Series:
+    """Per model, the mean score over the datasets every one of `models` has (one task, one variant)."""
+    rows = scores[scores["model"].isin(models)]
+    shared = rows.pivot_table(index="model", columns="dataset", values="score", aggfunc="first").dropna(axis=1)
+    return shared.mean(axis=1) if len(shared.columns) else pd.Series(dtype=float)
+
+
+def _image_models(families: Mapping[str, str]) -> list[str]:
+    return [m for m, f in families.items() if f != TEXT]
+
+
+def _of(families: Mapping[str, str], family: str) -> list[str]:
+    return [m for m, f in families.items() if f == family]
+
+
+def _per_task(tables: Mapping[str, pd.DataFrame]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(protocol, task, scores) for every task measured under each protocol."""
+    scores = protocol_scores(tables)
+    return [(protocol, task, group) for protocol in PROTOCOLS
+            for task, group in scores[scores["protocol"] == protocol].groupby("task", sort=False)]
+
+
+def check_multimodal_not_better(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    vision, multimodal = _of(families, VISION), _of(families, MULTIMODAL)
+    results: dict[str, list[str]] = {}
+    beaten: dict[str, list[str]] = {}
+    for protocol, task, scores in _per_task(tables):
+        means = dataset_means(scores, vision + multimodal)
+        best_v = means.reindex(vision).dropna()
+        best_m = means.reindex(multimodal).dropna()
+        if best_v.empty or best_m.empty:
+            continue
+        v, m = best_v.idxmax(), best_m.idxmax()
+        results.setdefault(protocol, []).append(f"{task}: best vision {v} {best_v[v]:.3f}, best vision-language "
+                                                f"{m} {best_m[m]:.3f}")
+        if best_m[m] > best_v[v]:
+            beaten.setdefault(protocol, []).append(task)
+    return [(f"{p} protocol", FAILS if beaten.get(p) else HOLDS,
+             "; ".join(lines) + (f". Vision-language ahead on: {', '.join(beaten[p])}" if beaten.get(p) else ""))
+            for p, lines in results.items()]
+
+
+def check_best_model(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    if BEST_MODEL not in families:
+        return []
+    models = _image_models(families)
+    results: dict[str, list[str]] = {}
+    lost: dict[str, list[str]] = {}
+    for protocol, task, scores in _per_task(tables):
+        means = dataset_means(scores, models)
+        if BEST_MODEL not in means.index or len(means) < 2:
+            continue
+        winner = means.idxmax()
+        results.setdefault(protocol, []).append(
+            f"{task}: {BEST_MODEL} {means[BEST_MODEL]:.3f}, best {winner} {means[winner]:.3f}")
+        if means[winner] > means[BEST_MODEL]:
+            lost.setdefault(protocol, []).append(task)
+    return [(f"{p} protocol", FAILS if lost.get(p) else HOLDS, "; ".join(lines)) for p, lines in results.items()]
+
+
+# -- robustness claims (attacks) -----------------------------------------------------------------
+def attack_means(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.Series]:
+    """Per norm, each model's mean success rate over the epsilons all attacked models share."""
+    if "attacks" not in tables:
+        return {}
+    table = tables["attacks"]
+    missing = [c for c in ATTACK_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"attack table lacks columns {missing}")
+    out = {}
+    for norm, rows in table.groupby("norm", sort=False):
+        matrix = rows.pivot_table(index="model", columns="epsilon", values="success_rate", aggfunc="mean")
+        out[str(norm)] = matrix.dropna(axis=1).mean(axis=1)
+    return out
+
+
+def _robustness_verdicts(tables: Mapping[str, pd.DataFrame],
+                         groups: Callable[[list[str]], tuple[list[str], list[str]]]) -> list[tuple]:
+    """Per norm: does every model of the first group have a higher mean success rate than every one of the second?
+
+    `groups` picks (less robust, more robust) among the attacked models; a norm where either group
+    is empty is not measured.
+    """
+    verdicts = []
+    for norm, means in attack_means(tables).items():
+        weaker, stronger = groups(list(means.index))
+        if not weaker or not stronger:
+            continue
+        evidence = ", ".join(f"{m} {means[m]:.3f}" for m in [*weaker, *stronger])
+        verdict = HOLDS if means[weaker].min() > means[stronger].max() else FAILS
+        verdicts.append((f"attack {norm}", verdict, f"mean success rate over the shared epsilons: {evidence}"))
+    return verdicts
+
+
+def check_clip_virtex_less_robust(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    return _robustness_verdicts(tables, lambda attacked: ([m for m in LESS_ROBUST if m in attacked],
+                                                          [m for m in MORE_ROBUST if m in attacked]))
+
+
+def check_adversarial_training_robust(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    return _robustness_verdicts(tables, lambda attacked: ([m for m in attacked if m not in ADVERSARIALLY_TRAINED],
+                                                          [m for m in ADVERSARIALLY_TRAINED if m in attacked]))
+
+
+# -- RSA claims ----------------------------------------------------------------------------------
+def _pair_distances(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """Per RSA dataset: model_a, model_b, their families (sorted pair of names) and distance 1 - r."""
+    if "rdm_correlations" not in tables:
+        return {}
+    table = tables["rdm_correlations"]
+    check_columns("rdm_correlations", table)
+    table = table[table["model_a"].isin(families) & table["model_b"].isin(families)]
+    pairs = table.assign(
+        family_a=table["model_a"].map(families), family_b=table["model_b"].map(families), distance=1 - table["r"])
+    return {str(d): rows for d, rows in pairs.groupby("dataset", sort=False)}
+
+
+def _between(pairs: pd.DataFrame, family_1: str, family_2: str) -> pd.Series:
+    """Distances of the pairs with one model of each family (within a family when they are equal)."""
+    forward = (pairs["family_a"] == family_1) & (pairs["family_b"] == family_2)
+    backward = (pairs["family_a"] == family_2) & (pairs["family_b"] == family_1)
+    return pairs.loc[forward | backward, "distance"]
+
+
+def check_vision_cluster(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    verdicts = []
+    for dataset, pairs in _pair_distances(tables, families).items():
+        within = _between(pairs, VISION, VISION)
+        if within.empty:
+            continue
+        verdicts.append((f"RSA on {dataset}", HOLDS if within.max() < RSA_VISION_DISTANCE else FAILS,
+                         f"{len(within)} vision-vision pairs, 1 - r from {within.min():.3f} to {within.max():.3f}"))
+    return verdicts
+
+
+def check_multimodal_further(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    verdicts = []
+    for dataset, pairs in _pair_distances(tables, families).items():
+        within, across = _between(pairs, VISION, VISION), _between(pairs, MULTIMODAL, VISION)
+        if within.empty or across.empty:
+            continue
+        verdicts.append((f"RSA on {dataset}", HOLDS if across.mean() > within.mean() else FAILS,
+                         f"mean 1 - r: vision-language to vision {across.mean():.3f}, "
+                         f"vision to vision {within.mean():.3f}"))
+    return verdicts
+
+
+def check_language_furthest(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    verdicts = []
+    for dataset, pairs in _pair_distances(tables, families).items():
+        text, multimodal = _between(pairs, TEXT, VISION), _between(pairs, MULTIMODAL, VISION)
+        if text.empty or multimodal.empty:
+            continue
+        verdicts.append((f"RSA on {dataset}", HOLDS if text.mean() > multimodal.mean() else FAILS,
+                         f"mean 1 - r to vision models: text {text.mean():.3f}, "
+                         f"vision-language {multimodal.mean():.3f}"))
+    return verdicts
+
+
+CLAIMS = (
+    Claim("Multimodal models (CLIP, VirTex, ICMLM, TSM) do not beat vision-only ResNets on any task.",
+          "per protocol and task (each few-shot N, clustering, transfer), the best vision-language model's "
+          "mean over datasets is not above the best vision model's",
+          "a vision and a vision-language model in a few-shot, clustering or transfer table",
+          check_multimodal_not_better),
+    Claim(f"{BEST_MODEL} is best on few-shot, clustering and transfer.",
+          f"per protocol, {BEST_MODEL} has the highest mean over datasets among the image models in every task",
+          f"{BEST_MODEL} and another image model in a few-shot, clustering or transfer table",
+          check_best_model),
+    Claim(f"{' and '.join(LESS_ROBUST)} are less robust than {', '.join(MORE_ROBUST)}.",
+          "per attack norm, each of the former has a higher mean attack success rate over the epsilon grid "
+          "than each of the latter",
+          f"an attack table ({', '.join(ATTACK_COLUMNS)}) with one of {', '.join(LESS_ROBUST)} and one of "
+          f"{', '.join(MORE_ROBUST)}",
+          check_clip_virtex_less_robust),
+    Claim("Adversarially trained models (AR) are robust by design.",
+          "per attack norm, every AR model has a lower mean attack success rate than every other attacked model",
+          f"an attack table with one of {', '.join(ADVERSARIALLY_TRAINED)} and another model",
+          check_adversarial_training_robust),
+    Claim(f"In RSA, vision models cluster together (distance < {RSA_VISION_DISTANCE}).",
+          f"per RSA dataset, every pair of vision models has 1 - r < {RSA_VISION_DISTANCE}",
+          "two vision models in the RDM correlation table",
+          check_vision_cluster),
+    Claim("In RSA, multimodal models are further from the vision models.",
+          "per RSA dataset, the mean 1 - r between vision-language and vision models exceeds the mean "
+          "between vision models",
+          "two vision models and a vision-language model in the RDM correlation table",
+          check_multimodal_further),
+    Claim("In RSA, language models are furthest.",
+          "per RSA dataset, the mean 1 - r between text and vision models exceeds the mean between "
+          "vision-language and vision models",
+          "a vision, a vision-language and a text model in the RDM correlation table",
+          check_language_furthest),
+)
+
+
+def check_claims(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str],
+                 claims: Sequence[Claim] = CLAIMS) -> list[Verdict]:
+    """Every claim's verdicts; a claim with nothing to check gets one `not measured` verdict."""
+    verdicts = []
+    for claim in claims:
+        found = claim.check(tables, families)
+        if not found:
+            found = [("this run", NOT_MEASURED, f"needs {claim.needs}; tables in this run: "
+                      f"{', '.join(sorted(tables)) or 'none'}")]
+        verdicts += [Verdict(claim.statement, scope, verdict, evidence) for scope, verdict, evidence in found]
+    return verdicts
+
+
+def build_claims(verdicts: Sequence[Verdict], *, run: str, claims: Sequence[Claim] = CLAIMS) -> Document:
+    """claims.md: a verdict table, then how each claim is checked."""
+    doc = Document(f"Claims of the paper checked against run `{run}`")
+    doc.text("PROTOCOL.md, \"What the paper found\". Each row is one claim in one scope (protocol, attack "
+             "norm or RSA dataset); `not measured` means this run lacks what the check needs.")
+    counts = pd.Series([v.verdict for v in verdicts]).value_counts()
+    doc.text("Verdicts: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in (HOLDS, FAILS, NOT_MEASURED)) + ".")
+    doc.table(pd.DataFrame([vars(v) for v in verdicts], columns=["claim", "scope", "verdict", "evidence"]))
+    doc.heading("How each claim is checked")
+    for claim in claims:
+        doc.text(f"{claim.statement} Checked as: {claim.checked_as}.")
+    return doc

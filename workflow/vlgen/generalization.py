@@ -1,0 +1,54 @@
+"""Figure 1's numbers: the generalization battery per model, per dataset and averaged.
+
+Tables in, tidy tables out (pandas only). Five panels as in the paper: N-shot for each N asked
+for (1, 5, 10), clustering accuracy, transfer accuracy; each from ONE preset of its task (the
+defaults: re-normalised prototypes, Hungarian matching, the selected-C logistic probe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+CLUSTERING_PANEL = "clustering"
+TRANSFER_PANEL = "transfer"
+SCORE_COLUMNS = ["model", "dataset", "panel", "preset", "value", "sem"]
+
+
+def shot_panel(shots: int) -> str:
+    return f"{shots}-shot"
+
+
+def panel_names(shots: Sequence[int]) -> list[str]:
+    """Panel order of the figure: the shot counts asked for, clustering, transfer."""
+    return [shot_panel(n) for n in shots] + [CLUSTERING_PANEL, TRANSFER_PANEL]
+
+
+def dataset_scores(fewshot_summary: pd.DataFrame, clustering: pd.DataFrame, transfer: pd.DataFrame, *,
+                   shots: Sequence[int], fewshot_preset: str, matching: str, transfer_preset: str) -> pd.DataFrame:
+    """One row per (model, dataset, panel): `value` and its `sem` (few-shot: over trials; else NaN).
+
+    Rows of other presets, and shot counts not asked for, are left out; a panel whose preset or
+    shot count was not run simply has no rows.
+    """
+    few = fewshot_summary[(fewshot_summary["preset"] == fewshot_preset) & fewshot_summary["shots"].isin(shots)]
+    clusters = clustering[clustering["matching"] == matching]
+    probes = transfer[transfer["preset"] == transfer_preset]
+    # Columns from the filtered frame itself (callables): a Series of the unfiltered table would
+    # re-index an empty selection into rows of NaN.
+    parts = [
+        few.assign(panel=lambda t: t["shots"].map(shot_panel), value=lambda t: t["mean"]),
+        clusters.assign(panel=CLUSTERING_PANEL, preset=matching, value=lambda t: t["accuracy"], sem=float("nan")),
+        probes.assign(panel=TRANSFER_PANEL, value=lambda t: t["accuracy"], sem=float("nan")),
+    ]
+    return pd.concat([part[SCORE_COLUMNS] for part in parts], ignore_index=True)
+
+
+def model_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, panel): mean over datasets, its standard error (ddof=1) and the dataset count.
+
+    The standard error is across datasets (the paper's Figure 1); with one dataset it is NaN.
+    """
+    grouped = scores.groupby(["model", "panel"], sort=False)["value"]
+    return grouped.agg(mean="mean", sem="sem", n_datasets="count").reset_index()

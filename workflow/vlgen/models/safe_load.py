@@ -1,0 +1,96 @@
+"""Read a checkpoint file without running code from it.
+
+A `.pth`/`.pt`/`.ckpt` file is a pickle, and unpickling can call any function the file names
+(`os.system` included). So pickles go through `torch.load(weights_only=True)`, which only rebuilds
+tensors, containers and the globals on an explicit allowlist; safetensors files hold tensors only.
+The format is told from the file's first bytes, not its name (`.pth.tar`, `.ckpt`, `.bin` are all
+pickles). torch and safetensors are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import re
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
+PICKLE_PROTOCOL_2 = b"\x80\x02"  # torch.save's legacy format starts with a pickled magic number
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<?xml")
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """The pickle needs a global that is not on the allowlist; the message names it."""
+
+
+class NotACheckpointError(ValueError):
+    """The file is no checkpoint format we read (an HTML page, a truncated or unknown file)."""
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """'safetensors', 'torch-zip' or 'torch-legacy', from the first bytes; NotACheckpointError otherwise."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    size = path.stat().st_size
+    if head.lstrip().lower().startswith(HTML_STARTS):
+        raise NotACheckpointError(f"{path} is an HTML page, not a checkpoint (an error or login page saved as the file?)")
+    if head.startswith(ZIP_MAGIC):
+        return "torch-zip"
+    if head.startswith(PICKLE_PROTOCOL_2):
+        return "torch-legacy"
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if head[8:9] == b"{" and 8 + header_len <= size:
+            return "safetensors"
+    raise NotACheckpointError(f"{path} ({size} bytes) is not a safetensors or torch checkpoint (first bytes {head[:16]!r})")
+
+
+def resolve_globals(names: Iterable[str]) -> list[Any]:
+    """Objects for 'module.qualname' strings: the extra globals a checkpoint format is allowed."""
+    out = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        out.append(getattr(importlib.import_module(module), attr))
+    return out
+
+
+def _unsafe_globals(path: Path, error: Exception) -> list[str]:
+    import torch
+
+    try:  # exact for zip checkpoints
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 (legacy format: fall back to the error message)
+        names = []
+    return names or re.findall(r"GLOBAL ([\w.]+)", str(error))[:1]
+
+
+def read_checkpoint(path: str | Path, allowed_globals: Iterable[str] = ()) -> Any:
+    """The object stored in `path`, on the CPU; UnsafeCheckpointError names a refused global.
+
+    `allowed_globals` ('module.qualname') extends torch's weights-only allowlist for this call only.
+    """
+    import torch
+
+    path = Path(path)
+    kind = checkpoint_kind(path)
+    if kind == "safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path, device="cpu")
+    try:
+        with torch.serialization.safe_globals(resolve_globals(allowed_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        names = _unsafe_globals(path, exc)
+        if not names:
+            raise NotACheckpointError(f"{path}: not a readable {kind} checkpoint ({str(exc).splitlines()[0]})") from exc
+        raise UnsafeCheckpointError(
+            f"{path}: refused to load: the pickle needs the global(s) {', '.join(names)}, which are not on the "
+            "allowlist (unpickling them could run code). If the file is trusted and the global is plain data, "
+            "add it to the checkpoint format's allowed globals") from None
+    except (RuntimeError, EOFError) as exc:  # a truncated or damaged archive
+        raise NotACheckpointError(f"{path}: damaged {kind} checkpoint: {str(exc).splitlines()[0]}") from exc
