@@ -41,14 +41,19 @@ def weights_kind(spec: dict[str, Any]) -> WeightsKind:
     return "random-init" if pretrained_tag(spec) is None else "pretrained"
 
 
-def require_weights(source: str, spec: dict[str, Any], weights: Path | None) -> Path:
-    """The local weights file of a pretrained entry; a clear error when the weights stage has not run."""
+def require_local_file(weights: Path | None, what: str, remedy: str) -> Path:
+    """The local weights file; a clear error naming the model when the weights stage has not run."""
     if weights is None or not Path(weights).is_file():
-        raise FileNotFoundError(
-            f"pretrained weights for {source} model {spec.get('name')!r} (pretrained={pretrained_tag(spec)!r}) "
-            f"are not present (got weights={str(weights) if weights else None!r}); nothing is downloaded "
-            "here: fetch them with the weights stage, or set pretrained: null for a random init")
+        raise FileNotFoundError(f"{what} are not present (got weights={str(weights) if weights else None!r}); "
+                                f"nothing is downloaded here: {remedy}")
     return Path(weights)
+
+
+def require_weights(source: str, spec: dict[str, Any], weights: Path | None) -> Path:
+    """The local weights file of a pretrained library model."""
+    return require_local_file(
+        weights, f"pretrained weights for {source} model {spec.get('name')!r} (pretrained={pretrained_tag(spec)!r})",
+        "fetch them with the weights stage, or set pretrained: null for a random init")
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlgen.models.architectures import Architecture
 from vlgen.models.checkpoint_formats import FORMATS, get_format
-from vlgen.models.common import NetworkSource, TorchImageModel, feature_fn, seeded
+from vlgen.models.common import NetworkSource, TorchImageModel, feature_fn, require_local_file, seeded
 from vlgen.models.library_preprocess import library_problems
 from vlgen.models.registry import WeightsKind, register_source
 
@@ -43,12 +43,9 @@ def load_network(architecture: str, format_name: str, weights: Path) -> torch.nn
 
 
 def require_file(spec: dict[str, Any], weights: Path | None) -> Path:
-    if weights is None or not Path(weights).is_file():
-        raise FileNotFoundError(
-            f"weights for checkpoint model {spec.get('architecture')!r} (pin {spec.get('weights')}) are not present "
-            f"(got weights={str(weights) if weights else None!r}); nothing is downloaded here: run the workflow's "
-            "download_weights rule or `vlgen weights pin`")
-    return Path(weights)
+    return require_local_file(
+        weights, f"weights for checkpoint model {spec.get('architecture')!r} (pin {spec.get('weights')})",
+        "run the workflow's download_weights rule or `vlgen weights pin`")
 
 
 def classifier_problems(classifier: Any) -> list[str]:
