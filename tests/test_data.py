@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from vlgen.data import get_reader, load_split, shapes
 from vlgen.data.listing import describe_datasets
 from vlgen.data.registry import SplitData
 from vlgen.data.subsample import subsample_per_class
+from helpers.imports import heavy_imports
 
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -316,6 +315,4 @@ def test_describe_datasets(tmp_path):
 
 
 def test_importing_vlgen_data_imports_no_torch():
-    code = "import sys, vlgen.data, vlgen.data.listing; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports("vlgen.data", "vlgen.data.listing") == []

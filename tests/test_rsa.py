@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from itertools import combinations
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from PIL import Image
 from scipy import stats
 from scipy.cluster.hierarchy import fcluster
 
+from helpers.imports import heavy_imports
 from vlgen.config import ConfigError, load_config
 from vlgen.plots_rsa import rsa_figure, plot_rsa
 from vlgen.tasks.rdm import class_stats, image_rdm, vector_rdm, welch_rdm
@@ -341,8 +340,4 @@ def test_unknown_rsa_setting_is_named(tmp_path):
 
 
 def test_rsa_modules_do_not_import_torch():
-    code = ("import sys, vlgen.tasks.rsa, vlgen.plots_rsa, vlgen.summary, vlgen.claims;"
-            " print('torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert heavy_imports("vlgen.tasks.rsa", "vlgen.plots_rsa", "vlgen.summary", "vlgen.claims") == []

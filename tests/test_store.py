@@ -17,6 +17,7 @@ import pytest
 
 from vlgen.keys import content_key
 from vlgen.store import ARRAYS, ZARR_NAME, FeatureStore, StoreError, chunk_rows
+from helpers.imports import heavy_imports
 
 PAYLOAD = {"model": {"source": "timm", "name": "resnet18", "layer": "global_pool"},
            "preprocess": {"size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
@@ -549,8 +550,4 @@ def test_verify_detects_non_finite_values_with_valid_digests(tmp_path):
 
 
 def test_store_modules_do_not_import_torch():
-    code = ("import json, sys, vlgen.store, vlgen.keys, vlgen.config; "
-            "print(json.dumps(sorted(m for m in ('torch', 'torchvision', 'timm', 'open_clip', 'transformers') "
-            "if m in sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
+    assert heavy_imports("vlgen.store", "vlgen.keys", "vlgen.config") == []
