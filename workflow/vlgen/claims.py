@@ -193,39 +193,52 @@ def _between(pairs: pd.DataFrame, family_1: str, family_2: str) -> pd.Series:
     return pairs.loc[forward | backward, "distance"]
 
 
-def check_vision_cluster(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+def _rsa_verdicts(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str],
+                  judge: Callable[[pd.DataFrame], tuple[bool, str] | None]) -> list[tuple]:
+    """One verdict per RSA dataset where `judge` (pairs -> (holds, evidence) or None) can decide."""
     verdicts = []
     for dataset, pairs in _pair_distances(tables, families).items():
-        within = _between(pairs, VISION, VISION)
-        if within.empty:
-            continue
-        verdicts.append((f"RSA on {dataset}", HOLDS if within.max() < RSA_VISION_DISTANCE else FAILS,
-                         f"{len(within)} vision-vision pairs, 1 - r from {within.min():.3f} to {within.max():.3f}"))
+        judged = judge(pairs)
+        if judged is not None:
+            holds, evidence = judged
+            verdicts.append((f"RSA on {dataset}", HOLDS if holds else FAILS, evidence))
     return verdicts
+
+
+def _vision_cluster(pairs: pd.DataFrame) -> tuple[bool, str] | None:
+    within = _between(pairs, VISION, VISION)
+    if within.empty:
+        return None
+    return (within.max() < RSA_VISION_DISTANCE,
+            f"{len(within)} vision-vision pairs, 1 - r from {within.min():.3f} to {within.max():.3f}")
+
+
+def _multimodal_further(pairs: pd.DataFrame) -> tuple[bool, str] | None:
+    within, across = _between(pairs, VISION, VISION), _between(pairs, MULTIMODAL, VISION)
+    if within.empty or across.empty:
+        return None
+    return (across.mean() > within.mean(),
+            f"mean 1 - r: vision-language to vision {across.mean():.3f}, vision to vision {within.mean():.3f}")
+
+
+def _language_furthest(pairs: pd.DataFrame) -> tuple[bool, str] | None:
+    text, multimodal = _between(pairs, TEXT, VISION), _between(pairs, MULTIMODAL, VISION)
+    if text.empty or multimodal.empty:
+        return None
+    return (text.mean() > multimodal.mean(),
+            f"mean 1 - r to vision models: text {text.mean():.3f}, vision-language {multimodal.mean():.3f}")
+
+
+def check_vision_cluster(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    return _rsa_verdicts(tables, families, _vision_cluster)
 
 
 def check_multimodal_further(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
-    verdicts = []
-    for dataset, pairs in _pair_distances(tables, families).items():
-        within, across = _between(pairs, VISION, VISION), _between(pairs, MULTIMODAL, VISION)
-        if within.empty or across.empty:
-            continue
-        verdicts.append((f"RSA on {dataset}", HOLDS if across.mean() > within.mean() else FAILS,
-                         f"mean 1 - r: vision-language to vision {across.mean():.3f}, "
-                         f"vision to vision {within.mean():.3f}"))
-    return verdicts
+    return _rsa_verdicts(tables, families, _multimodal_further)
 
 
 def check_language_furthest(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
-    verdicts = []
-    for dataset, pairs in _pair_distances(tables, families).items():
-        text, multimodal = _between(pairs, TEXT, VISION), _between(pairs, MULTIMODAL, VISION)
-        if text.empty or multimodal.empty:
-            continue
-        verdicts.append((f"RSA on {dataset}", HOLDS if text.mean() > multimodal.mean() else FAILS,
-                         f"mean 1 - r to vision models: text {text.mean():.3f}, "
-                         f"vision-language {multimodal.mean():.3f}"))
-    return verdicts
+    return _rsa_verdicts(tables, families, _language_furthest)
 
 
 CLAIMS = (
