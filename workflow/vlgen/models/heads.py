@@ -11,22 +11,13 @@ zero-shot head, which the attack stage builds. This module imports torch: only a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from vlgen.models.architectures import Architecture
 from vlgen.models.checkpoint_formats import get_format
 from vlgen.models.library_preprocess import resolve_preprocess
-
-if TYPE_CHECKING:
-    from vlgen.config import RunConfig
-
-
-def classifier_spec(config: RunConfig, model: str) -> dict[str, Any]:
-    """The model's key payload plus its `classifier` entry (which is not part of the feature key)."""
-    classifier = config.model_spec(model).get("classifier")
-    return {**config.model_payload(model), **({"classifier": classifier} if classifier else {})}
 
 
 def _head_source(spec: dict[str, Any]) -> tuple[str, str]:
