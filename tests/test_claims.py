@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from vlgen.claims import (
+from vlgen.report.claims import (
     CLAIMS,
     FAILS,
     HOLDS,

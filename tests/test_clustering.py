@@ -194,4 +194,4 @@ def test_cluster_count_is_class_count():
 
 
 def test_task_modules_do_not_import_torch():
-    assert heavy_imports("vlgen.tasks.clustering", "vlgen.tasks.probe", "vlgen.generalization", "vlgen.plots") == []
+    assert heavy_imports("vlgen.tasks.clustering", "vlgen.tasks.probe", "vlgen.report.generalization", "vlgen.report.plots") == []

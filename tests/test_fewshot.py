@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from helpers.imports import heavy_imports
-from vlgen.plots import fewshot_figure, model_colours, plot_fewshot
+from vlgen.report.plots import fewshot_figure, model_colours, plot_fewshot
 from vlgen.tasks.fewshot import (
     episode_rng,
     fewshot_trials,
@@ -194,7 +194,7 @@ def test_summarise_matches_numpy():
 
 
 def test_evaluation_and_plots_do_not_import_torch():
-    assert heavy_imports("vlgen.tasks.fewshot", "vlgen.plots") == []
+    assert heavy_imports("vlgen.tasks.fewshot", "vlgen.report.plots") == []
 
 
 def fewshot_table(models, datasets, presets, **extra):

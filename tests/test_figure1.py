@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from scipy.stats import sem
 
-from vlgen.generalization import dataset_scores, model_scores, panel_names
-from vlgen.plots import generalization_figure, plot_generalization
+from vlgen.report.generalization import dataset_scores, model_scores, panel_names
+from vlgen.report.plots import generalization_figure, plot_generalization
 
 DATASETS = ["mnist", "cifar10", "svhn"]
 

@@ -209,7 +209,7 @@ DIGITS = {"reader": "digits", "test_fraction": 0.5, "seed": 0}
 def test_augmented_probe_without_augmentation_is_paper_cached_on_the_same_features(tmp_path):
     from vlgen.data import load_split
     from vlgen.preprocess import build_transform
-    from vlgen.probe_augmented import augmented_probe
+    from vlgen.tasks.probe_augmented import augmented_probe
 
     schedule = AdamSchedule(epochs=2, batch_size=60)
     split = load_split(DIGITS, tmp_path, "train")
@@ -230,7 +230,7 @@ def test_augmented_probe_without_augmentation_is_paper_cached_on_the_same_featur
 def test_augmentation_crops_to_the_models_size_after_the_papers_resize():
     from PIL import Image
 
-    from vlgen.probe_augmented import augmented_transform
+    from vlgen.tasks.probe_augmented import augmented_transform
 
     transform = augmented_transform(PIXELS["preprocess"])
     geometry = [type(step).__name__ for step in transform.transforms[:3]]

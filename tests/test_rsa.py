@@ -15,7 +15,7 @@ from scipy.cluster.hierarchy import fcluster
 
 from helpers.imports import heavy_imports
 from vlgen.config import ConfigError, load_config
-from vlgen.plots_rsa import rsa_figure, plot_rsa
+from vlgen.report.plots_rsa import rsa_figure, plot_rsa
 from vlgen.tasks.rdm import class_stats, image_rdm, vector_rdm, welch_rdm
 from vlgen.tasks.rdm_compare import (
     Rdm,
@@ -340,4 +340,4 @@ def test_unknown_rsa_setting_is_named(tmp_path):
 
 
 def test_rsa_modules_do_not_import_torch():
-    assert heavy_imports("vlgen.tasks.rsa", "vlgen.plots_rsa", "vlgen.summary", "vlgen.claims") == []
+    assert heavy_imports("vlgen.tasks.rsa", "vlgen.report.plots_rsa", "vlgen.report.summary", "vlgen.report.claims") == []

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlgen.summary import build_summary, score_matrix, task_scores
+from vlgen.report.summary import build_summary, score_matrix, task_scores
 
 FAMILIES = {"RN50": "vision", "CLIP": "vision-language", "BERT": "text"}
 DATASETS = ["mnist", "cifar10", "cub"]

@@ -3,7 +3,7 @@
 # after every rule file is read), so a stage not (yet) in the workflow, or RSA without two models,
 # is reported as absent rather than failing the run.
 
-# Table name -> path; the names are what vlgen.summary and vlgen.claims read.
+# Table name -> path; the names are what vlgen.report.summary and vlgen.report.claims read.
 TASK_TABLES = {
     "fewshot": f"{RESULTS}/tables/fewshot_summary.csv",
     "clustering": f"{RESULTS}/tables/clustering.csv",

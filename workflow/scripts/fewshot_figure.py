@@ -2,7 +2,7 @@
 import pandas as pd
 
 from vlgen.jobs import start_job
-from vlgen.plots import plot_fewshot
+from vlgen.report.plots import plot_fewshot
 
 start_job(snakemake.log[0], snakemake.threads)
 table = pd.read_csv(snakemake.input[0])

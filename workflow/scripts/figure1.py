@@ -1,9 +1,9 @@
 """Figure 1: per model, mean over datasets +- s.e. of each task; plus one figure per dataset."""
 import pandas as pd
 
-from vlgen.generalization import dataset_scores, model_scores, panel_names
+from vlgen.report.generalization import dataset_scores, model_scores, panel_names
 from vlgen.jobs import start_job
-from vlgen.plots import plot_generalization
+from vlgen.report.plots import plot_generalization
 
 start_job(snakemake.log[0], snakemake.threads)
 options = snakemake.params.figure1

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from vlgen.jobs import start_job
-from vlgen.plots_rsa import plot_rsa
+from vlgen.report.plots_rsa import plot_rsa
 
 start_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params

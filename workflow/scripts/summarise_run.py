@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from vlgen.claims import build_claims, check_claims
+from vlgen.report.claims import build_claims, check_claims
 from vlgen.jobs import start_job
-from vlgen.summary import build_summary
+from vlgen.report.summary import build_summary
 
 start_job(snakemake.log[0], snakemake.threads)
 params, output = snakemake.params, snakemake.output

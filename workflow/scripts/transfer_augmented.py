@@ -3,7 +3,7 @@ import pandas as pd
 import torch
 
 from vlgen.jobs import open_manifest, start_job
-from vlgen.probe_augmented import augmented_probe
+from vlgen.tasks.probe_augmented import augmented_probe
 from vlgen.tasks.probe import AdamSchedule, n_classes_of, save_probe, transfer_row
 
 start_job(snakemake.log[0], snakemake.threads)

@@ -10,7 +10,7 @@ Arrays in, a fitted `Probe` out. Presets:
   (lr 1e-3, weight decay 5e-4), 20 epochs, batch 60, cross-entropy, no standardisation, no
   selection (the reported value is the last-epoch test accuracy).
 - `paper`: the same schedule with features recomputed on augmented images every epoch; it needs
-  the model, so it lives in `vlgen.probe_augmented` (a GPU job) and reuses `AdamProbe` from here.
+  the model, so it lives in `vlgen.tasks.probe_augmented` (a GPU job) and reuses `AdamProbe` from here.
 
 torch is imported inside the functions that need it: the `default` preset runs without it, and
 importing this module stays cheap for CPU jobs.

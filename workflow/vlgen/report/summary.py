@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from vlgen.document import Document
+from vlgen.report.document import Document
 from vlgen.tasks.rdm_compare import similarity_matrix
 
 SCORE_COLUMNS = ["task", "variant", "model", "dataset", "score", "sem"]

@@ -30,7 +30,7 @@ from vlgen.models.registry import get_source
 from vlgen.preprocess import build_transform
 from vlgen.tasks.probe import AdamProbe, AdamSchedule, Probe
 
-log = logging.getLogger("vlgen.probe_augmented")
+log = logging.getLogger("vlgen.tasks.probe_augmented")
 
 # The paper resized to 276 before a random 256 crop.
 PAPER_RESIZE_OVER_CROP = 276 / 256

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from vlgen.document import Document
-from vlgen.summary import check_columns, task_scores
+from vlgen.report.document import Document
+from vlgen.report.summary import check_columns, task_scores
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
 VISION, MULTIMODAL, TEXT = "vision", "vision-language", "text"

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.cluster.hierarchy import dendrogram
 
-from vlgen.plots import DPI, Colour, model_colours
+from vlgen.report.plots import DPI, Colour, model_colours
 from vlgen.tasks.rdm_compare import similarity_matrix
 from vlgen.tasks.rsa import TSNE_MIN_MODELS, dendrogram_order, model_linkage, model_tsne
 
