@@ -15,6 +15,7 @@ from vlgen.report.claims import (
     dataset_means,
     protocol_scores,
 )
+from vlgen.tasks.probe import paper_preset_status
 
 PAPER_FAMILIES = {"RN50": "vision", "BiT-M": "vision", "SIN+IN": "vision", "AR-L2": "vision",
                   "CLIP": "vision-language", "VirTex": "vision-language", "BERT": "text", "GPT-2": "text"}
@@ -46,8 +47,9 @@ def transfer_table(scores: dict[str, float], presets=("paper_cached", "default")
 
 
 def rsa_table(r: dict[tuple[str, str], float], dataset="imagenet-val") -> pd.DataFrame:
-    return pd.DataFrame([{"dataset": dataset, "model_a": a, "model_b": b, "method": "pearson", "r": value,
-                          "p_parametric": 0.001, "p_permutation": 0.001} for (a, b), value in r.items()])
+    return pd.DataFrame([{"dataset": dataset, "model_a": a, "model_b": b, "preset": "paper", "distance": "welch",
+                          "method": "pearson", "r": value, "p_parametric": 0.001, "p_permutation": 0.001}
+                         for (a, b), value in r.items()])
 
 
 def attack_table(mean_success: dict[str, float], norms=("linf", "l2")) -> pd.DataFrame:
@@ -57,8 +59,13 @@ def attack_table(mean_success: dict[str, float], norms=("linf", "l2")) -> pd.Dat
                          for eps, delta in ((0.001, -0.1), (0.01, 0.1))])
 
 
-def verdicts_of(tables, families) -> dict[tuple[str, str], str]:
-    return {(v.claim, v.scope): v.verdict for v in check_claims(tables, families)}
+def verdicts_of(tables, families, **options) -> dict[tuple[str, str], str]:
+    return {(v.claim, v.scope): v.verdict for v in check_claims(tables, families, **options)}
+
+
+def families_of(scores: dict[str, float]) -> dict[str, str]:
+    """The paper families of exactly the models that have scores (a run of those models)."""
+    return {m: PAPER_FAMILIES[m] for m in scores}
 
 
 def statement(prefix: str) -> str:
@@ -75,7 +82,7 @@ def test_task_claims_hold_when_bit_leads_and_multimodal_trail():
     scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5, "VirTex": 0.4}
     tables = {"fewshot": fewshot_table(scores), "clustering": clustering_table(scores),
               "transfer": transfer_table(scores)}
-    verdicts = verdicts_of(tables, PAPER_FAMILIES)
+    verdicts = verdicts_of(tables, families_of(scores))
     for protocol in ("paper protocol", "default protocol"):
         assert verdicts[MULTIMODAL, protocol] == HOLDS
         assert verdicts[BEST, protocol] == HOLDS
@@ -86,11 +93,12 @@ def test_task_claims_fail_where_the_numbers_say_so():
     fewshot = fewshot_table({"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5})
     clustering = pd.concat([clustering_table({"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5}, ("greedy",)),
                             clustering_table({"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.9}, ("hungarian",))])
-    checked = check_claims({"fewshot": fewshot, "clustering": clustering}, PAPER_FAMILIES)
+    checked = check_claims({"fewshot": fewshot, "clustering": clustering},
+                           families_of({"RN50": 0, "BiT-M": 0, "CLIP": 0}))
     verdicts = {(v.claim, v.scope): v for v in checked}
     assert verdicts[MULTIMODAL, "paper protocol"].verdict == HOLDS
     assert verdicts[MULTIMODAL, "default protocol"].verdict == FAILS
-    assert "ahead on: clustering" in verdicts[MULTIMODAL, "default protocol"].evidence
+    assert "Fails on: clustering" in verdicts[MULTIMODAL, "default protocol"].evidence
     assert "best vision-language CLIP 0.900" in verdicts[MULTIMODAL, "default protocol"].evidence
     assert verdicts[BEST, "default protocol"].verdict == FAILS
     # BiT-M's few-shot mean over datasets: (0.8 + 0.9) / 2
@@ -180,13 +188,98 @@ def test_dataset_means_use_only_datasets_every_model_has():
 
 def test_claims_document_lists_every_verdict():
     scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5}
-    verdicts = check_claims({"fewshot": fewshot_table(scores)}, PAPER_FAMILIES)
+    verdicts = check_claims({"fewshot": fewshot_table(scores)}, families_of(scores))
     doc = build_claims(verdicts, run="paper")
     markdown = doc.to_markdown()
     assert markdown.startswith("# Claims of the paper checked against run `paper`")
     counts = {k: sum(v.verdict == k for v in verdicts) for k in (HOLDS, FAILS, NOT_MEASURED)}
-    assert f"Verdicts: {counts[HOLDS]} holds, {counts[FAILS]} does not hold, {counts[NOT_MEASURED]} not measured." \
-        in markdown
+    assert f"Verdicts: {counts[HOLDS]} holds, {counts[FAILS]} does not hold, 0 not meaningful, " \
+           f"{counts[NOT_MEASURED]} not measured." in markdown
     assert markdown.count("| not measured |") == counts[NOT_MEASURED] == 5
     html = doc.to_html()
     assert html.count("<tr") == len(verdicts) + 1 and "</html>" in html
+
+
+# -- issue 10: one protocol per verdict, RSA claims on ImageNet, untrained models -------------------
+def test_a_paper_verdict_never_mixes_augmented_and_cached_transfer():
+    """CLIP lacks its `paper` (augmented) transfer row: the paper protocol is not measured, naming CLIP,
+    rather than comparing RN50's augmented probe with CLIP's cached one."""
+    scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5}
+    cached = transfer_table(scores, ("paper_cached", "default"))
+    augmented = transfer_table({"RN50": 0.6, "BiT-M": 0.8}, ("paper",))
+    tables = {"transfer": pd.concat([cached, augmented])}
+    checked = {(v.claim, v.scope): v for v in check_claims(tables, families_of(scores))}
+    for claim in (MULTIMODAL, BEST):
+        assert checked[claim, "paper protocol"].verdict == NOT_MEASURED
+        assert checked[claim, "paper protocol"].evidence == "transfer `paper` has no rows for CLIP"
+        assert checked[claim, "default protocol"].verdict == HOLDS  # every model has `default`
+    # with CLIP's augmented row the paper protocol compares all three under `paper`
+    tables = {"transfer": pd.concat([cached, transfer_table(scores, ("paper",))])}
+    assert verdicts_of(tables, families_of(scores))[BEST, "paper protocol"] == HOLDS
+
+
+def test_a_model_missing_from_one_tasks_table_makes_that_protocol_not_measured():
+    scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5}
+    clustering = clustering_table({"RN50": 0.6, "BiT-M": 0.8}, ("greedy",))  # CLIP was not clustered
+    tables = {"fewshot": fewshot_table(scores), "clustering": clustering}
+    checked = {(v.claim, v.scope): v for v in check_claims(tables, families_of(scores))}
+    assert checked[BEST, "paper protocol"].verdict == NOT_MEASURED
+    assert "clustering `greedy` has no rows for CLIP" in checked[BEST, "paper protocol"].evidence
+    assert checked[BEST, "default protocol"].verdict == HOLDS  # few-shot `default` only: complete
+
+
+def test_rsa_claims_are_judged_on_the_claims_datasets_only():
+    vision_far = {("RN50", "BiT-M"): 0.1, ("RN50", "CLIP"): 0.5, ("BiT-M", "CLIP"): 0.5}
+    vision_close = {("RN50", "BiT-M"): 0.95, ("RN50", "CLIP"): 0.5, ("BiT-M", "CLIP"): 0.5}
+    tables = {"rdm_correlations": pd.concat([rsa_table(vision_close, "imagenet-val"), rsa_table(vision_far, "mnist")])}
+    families = families_of({"RN50": 0, "BiT-M": 0, "CLIP": 0})
+    everywhere = verdicts_of(tables, families)
+    assert everywhere[VISION_CLUSTER, "RSA on mnist"] == FAILS
+    claims = verdicts_of(tables, families, rsa_datasets=["imagenet-val"])
+    assert claims[VISION_CLUSTER, "RSA on imagenet-val"] == HOLDS
+    assert not any(scope == "RSA on mnist" for _, scope in claims)
+    evidence = {v.claim: v.evidence for v in check_claims(tables, families, rsa_datasets=["cub"])}
+    assert evidence[VISION_CLUSTER].endswith("RSA claims are judged on cub")
+
+
+def test_claims_resting_on_untrained_models_are_not_meaningful():
+    """The demo: its vision and vision-language models are random initialisations."""
+    r = {("pixels", "resnet18-random"): 0.5, ("pixels", "clip-rn50-random"): 0.4, ("pixels", "minilm"): 0.1,
+         ("resnet18-random", "clip-rn50-random"): 0.7, ("resnet18-random", "minilm"): 0.2,
+         ("clip-rn50-random", "minilm"): 0.3}
+    scores = {"pixels": 0.7, "resnet18-random": 0.4, "clip-rn50-random": 0.3}
+    tables = {"fewshot": fewshot_table(scores), "rdm_correlations": rsa_table(r, "digits")}
+    untrained = ["resnet18-random", "clip-rn50-random"]
+    verdicts = verdicts_of(tables, DEMO_FAMILIES, untrained=untrained)
+    label = "not meaningful: untrained (resnet18-random, clip-rn50-random)"
+    assert verdicts[MULTIMODAL, "paper protocol"] == verdicts[MULTIMODAL, "default protocol"] == label
+    assert verdicts[FURTHEST, "RSA on digits"] == label
+    assert verdicts[BEST, "this run"] == NOT_MEASURED  # no BiT-M, trained or not
+    assert not any(v in (HOLDS, FAILS) for v in verdicts.values())
+    markdown = build_claims(check_claims(tables, DEMO_FAMILIES, untrained=untrained), run="demo").to_markdown()
+    # not measured: BiT-M best, both attack claims, and the two RSA claims that need two vision models
+    assert "0 holds, 0 does not hold, 3 not meaningful, 5 not measured." in markdown
+
+
+def test_untrained_models_are_left_out_where_trained_ones_decide():
+    """A random-init control beside trained models: the claim is judged on the trained ones."""
+    scores = {"RN50": 0.6, "BiT-M": 0.8, "CLIP": 0.5, "control": 0.9}
+    families = {**families_of({m: 0 for m in scores if m != "control"}), "control": "vision"}
+    tables = {"fewshot": fewshot_table(scores)}
+    assert verdicts_of(tables, families)[BEST, "paper protocol"] == FAILS  # the control "beats" BiT-M
+    assert verdicts_of(tables, families, untrained=["control"])[BEST, "paper protocol"] == HOLDS
+
+
+@pytest.mark.parametrize("section, gpu, says", [
+    ({"presets": ["default", "paper"], "run_paper_preset": "auto"}, False, "did not run: transfer.run_paper_preset "
+                                                                          "is auto and no nvidia-smi"),
+    ({"presets": ["default", "paper"], "run_paper_preset": "auto"}, True, "is in this run: transfer.run_paper_preset "
+                                                                         "is auto and nvidia-smi was on PATH"),
+    ({"presets": ["default", "paper"], "run_paper_preset": "never"}, True, "did not run: transfer.run_paper_preset "
+                                                                          "is never"),
+    ({"presets": ["default", "paper"], "run_paper_preset": "always"}, False, "is in this run: transfer.run_paper_"
+                                                                            "preset is always"),
+    ({"presets": ["default"], "run_paper_preset": "always"}, True, "not in this run: transfer.presets does not"),
+])
+def test_the_documents_say_whether_the_paper_transfer_preset_ran(section, gpu, says):
+    assert says in paper_preset_status(section, gpu_present=gpu)

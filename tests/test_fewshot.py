@@ -175,22 +175,28 @@ def test_unknown_preset_is_named():
 
 
 def test_summarise_matches_numpy():
+    """The paper preset's std is numpy's default (ddof=0, the authors'), the default preset's the sample std."""
     rng = np.random.default_rng(4)
     rows = [
-        {"model": m, "dataset": "d", "preset": "paper", "shots": n, "trial": t, "accuracy": a}
-        for m in ("A", "B") for n in (1, 5) for t, a in enumerate(rng.uniform(size=10))
+        {"model": m, "dataset": "d", "preset": p, "shots": n, "trial": t, "accuracy": a}
+        for m in ("A", "B") for p in ("paper", "default") for n in (1, 5) for t, a in enumerate(rng.uniform(size=10))
     ]
     summary = summarise(rows)
-    assert len(summary) == 4
+    assert len(summary) == 8
     for group in summary:
-        members = [r for r in rows if (r["model"], r["shots"]) == (group["model"], group["shots"])]
+        members = [r for r in rows if (r["model"], r["preset"], r["shots"]) ==
+                   (group["model"], group["preset"], group["shots"])]
         acc = np.array([r["accuracy"] for r in members])
-        assert group["n_trials"] == 10
+        ddof = {"paper": 0, "default": 1}[group["preset"]]
+        assert group["n_trials"] == 10 and group["ddof"] == ddof
         assert group["mean"] == pytest.approx(np.mean(acc))
-        assert group["std"] == pytest.approx(np.std(acc, ddof=1))
-        assert group["sem"] == pytest.approx(np.std(acc, ddof=1) / np.sqrt(10))
-    single = summarise(rows[:1])[0]
-    assert single["mean"] == rows[0]["accuracy"] and math.isnan(single["std"])
+        assert group["std"] == pytest.approx(np.std(acc, ddof=ddof))
+        assert group["sem"] == pytest.approx(np.std(acc, ddof=ddof) / np.sqrt(10))
+    assert summarise(rows, ddof={"paper": 1, "default": 1})[0]["std"] == pytest.approx(
+        np.std([r["accuracy"] for r in rows[:10]], ddof=1))
+    single = summarise([r for r in rows if r["preset"] == "default"][:1])[0]
+    assert single["mean"] == rows[20]["accuracy"] and math.isnan(single["std"])
+    assert summarise(rows[:1])[0]["std"] == 0.0  # numpy's std of one value (ddof=0)
 
 
 def test_evaluation_and_plots_do_not_import_torch():

@@ -108,3 +108,17 @@ def test_plot_writes_png_and_pdf(tmp_path):
 def test_missing_columns_are_named():
     with pytest.raises(ValueError, match="sem"):
         generalization_figure(pd.DataFrame({"model": ["A"], "panel": ["transfer"], "mean": [0.5]}), ["transfer"])
+
+
+def test_figure1_error_bars_use_the_configured_ddof():
+    """sem across datasets = std(ddof) / sqrt(n): the authors' figure used numpy's std (ddof=0)."""
+    few, clustering, transfer = task_tables(["A", "B"])
+    scores = dataset_scores(few, clustering, transfer, **DEFAULTS)
+    for ddof in (0, 1):
+        means = model_scores(scores, ddof=ddof).set_index(["model", "panel"])
+        values = scores.query("model == 'A' and panel == 'transfer'")["value"].to_numpy()
+        assert means.loc[("A", "transfer"), "sem"] == pytest.approx(np.std(values, ddof=ddof) / np.sqrt(3))
+    with_ddof = dataset_scores(few.assign(ddof=few["preset"].map({"paper": 0, "default": 1})), clustering, transfer,
+                               **DEFAULTS)
+    assert set(with_ddof.loc[with_ddof["panel"] == "1-shot", "ddof"]) == {1}  # the default preset's
+    assert with_ddof.loc[with_ddof["panel"] == "transfer", "ddof"].isna().all()

@@ -4,6 +4,7 @@ plain-torch Adam loop, and the selection rule recomputed from scratch."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from vlgen.config import RunConfig, load_config
 from vlgen.tasks.probe import (
     AdamSchedule,
     default_probe,
@@ -23,6 +25,8 @@ from vlgen.tasks.probe import (
     scheduled_presets,
     transfer_row,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GRID = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
 LOGISTIC = {"C_grid": GRID, "val_fraction": 0.2, "max_iter": 1000, "tol": 1e-4}
@@ -209,20 +213,22 @@ DIGITS = {"reader": "digits", "test_fraction": 0.5, "seed": 0}
 def test_augmented_probe_without_augmentation_is_paper_cached_on_the_same_features(tmp_path):
     from vlgen.data import load_split
     from vlgen.preprocess import build_transform
-    from vlgen.tasks.probe_augmented import augmented_probe
+    from vlgen.tasks.probe_augmented import Augmentation, augmented_probe
 
     schedule = AdamSchedule(epochs=2, batch_size=60)
     split = load_split(DIGITS, tmp_path, "train")
     transform = build_transform(PIXELS["preprocess"])
     features = np.stack([transform(split.image(i)).numpy().ravel() for i in range(len(split))])
     expected = paper_cached_probe(features, split.labels, 10, schedule=schedule, seed=5)
-    plain, n_train = augmented_probe(PIXELS, DIGITS, tmp_path, 10, schedule=schedule, seed=5,
-                                     unaugmented_sources=["pixels"], device="cpu")
+    plain, n_train = augmented_probe(PIXELS, DIGITS, tmp_path, 10, schedule=schedule, seed=5, augmentation=None,
+                                     device="cpu")
     assert n_train == len(split)
     np.testing.assert_allclose(plain.weight, expected.weight, atol=1e-6)
     np.testing.assert_allclose(plain.bias, expected.bias, atol=1e-6)
-    augmented, _ = augmented_probe(PIXELS, DIGITS, tmp_path, 10, schedule=schedule, seed=5, device="cpu")
-    again, _ = augmented_probe(PIXELS, DIGITS, tmp_path, 10, schedule=schedule, seed=5, device="cpu")
+    augmented, _ = augmented_probe(PIXELS, DIGITS, tmp_path, 10, schedule=schedule, seed=5,
+                                   augmentation=Augmentation(), device="cpu")
+    again, _ = augmented_probe(PIXELS, DIGITS, tmp_path, 10, schedule=schedule, seed=5,
+                               augmentation=Augmentation(), device="cpu")
     np.testing.assert_array_equal(augmented.weight, again.weight)  # seeded augmentation
     assert np.abs(augmented.weight - plain.weight).max() > 1e-3  # and it did augment
 
@@ -230,12 +236,46 @@ def test_augmented_probe_without_augmentation_is_paper_cached_on_the_same_featur
 def test_augmentation_crops_to_the_models_size_after_the_papers_resize():
     from PIL import Image
 
-    from vlgen.tasks.probe_augmented import augmented_transform
+    from vlgen.tasks.probe_augmented import Augmentation, augmented_transform
 
-    transform = augmented_transform(PIXELS["preprocess"])
+    transform = augmented_transform(PIXELS["preprocess"], Augmentation())
     geometry = [type(step).__name__ for step in transform.transforms[:3]]
     assert geometry == ["Resize", "RandomResizedCrop", "RandomHorizontalFlip"]
     assert transform.transforms[0].size == [round(8 * 276 / 256)]  # 9: the paper's 276 for 256
     out = transform(Image.new("RGB", (30, 20), (255, 0, 0)))
     assert tuple(out.shape) == (3, 8, 8)
     np.testing.assert_allclose(out[0].numpy(), 1.0, atol=1e-6)  # red normalised with mean = std = 0.5
+
+
+def test_the_paper_configs_augmentation_is_bicubic_with_the_full_scale_range():
+    """config/config.yaml's `transfer.augment`, built for every paper image model that augments."""
+    from torchvision.transforms import InterpolationMode
+
+    from vlgen.tasks.probe_augmented import Augmentation, augmented_transform
+
+    paper = load_config([], ROOT)
+    augmentation = Augmentation.from_config(paper.section("transfer")["augment"])
+    for model in paper.image_models:
+        preprocess = paper.resolved_preprocess(model)
+        steps = augmented_transform(preprocess, augmentation).transforms
+        geometric = [step for step in steps if hasattr(step, "interpolation")]
+        assert [type(step).__name__ for step in geometric] == ["Resize", "RandomResizedCrop"], model
+        assert all(step.interpolation == InterpolationMode.BICUBIC for step in geometric), model
+        assert geometric[1].scale == (0.08, 1.0)
+        assert geometric[0].size == [round(preprocess["crop"] * 276 / 256)]  # 276 for the 256 crops
+
+
+def test_augmentation_is_exempted_per_model_not_per_library_source():
+    """The paper catalog exempts CLIP (a `checkpoint` entry); an open_clip model is augmented like any other,
+    and the field stays out of the feature key."""
+    run = load_config([ROOT / "config" / "demo.yaml"], ROOT)
+    paper = load_config([], ROOT)
+    exempt = {m for m in paper.image_models if not paper.model_spec(m).get("transfer_augment", True)}
+    assert exempt == {"CLIP"} and paper.model_spec("CLIP")["source"] == "checkpoint"
+    assert run.model_spec("clip-rn50-random")["source"] == "open_clip"
+    assert run.model_spec("clip-rn50-random").get("transfer_augment", True)
+    assert "transfer_augment" not in paper.model_payload("CLIP")
+    flipped = load_config([], ROOT).raw
+    flipped["model_catalog"]["CLIP"]["transfer_augment"] = True
+    assert RunConfig.from_dict(flipped).feature_key("CLIP", "cifar10", "test") == paper.feature_key(
+        "CLIP", "cifar10", "test")

@@ -29,6 +29,7 @@ from vlgen.tasks.rsa import (
     RdmMethod,
     dendrogram_order,
     load_rdm,
+    model_distances,
     model_linkage,
     model_rdm,
     model_tsne,
@@ -285,6 +286,31 @@ def test_tsne_puts_each_model_next_to_its_group():
     for i, model in enumerate(models):
         assert models[int(distances[i].argmin())][:2] == model[:2]
     assert model_tsne(similarity_matrix(rows, models[:3]), perplexity=3, seed=0) is None
+
+
+def test_tsne_learning_rate_is_the_configured_one():
+    """The paper preset's t-SNE uses the authors' learning rate 200 (scikit-learn's default in 2021)."""
+    from sklearn.manifold import TSNE
+
+    rows, models = two_group_rows(np.random.default_rng(18))
+    similarity = similarity_matrix(rows, models)
+    assert load_config([], ROOT).section("rsa")["tsne_learning_rate"] == 200
+    expected = TSNE(n_components=2, metric="precomputed", perplexity=3, init="random", learning_rate=200,
+                    random_state=0).fit_transform(model_distances(similarity))
+    np.testing.assert_allclose(model_tsne(similarity, perplexity=3, seed=0, learning_rate=200), expected)
+    assert not np.allclose(model_tsne(similarity, perplexity=3, seed=0, learning_rate="auto"), expected)
+
+
+def test_correlation_rows_say_how_each_pair_of_rdms_was_made(tmp_path):
+    rng = np.random.default_rng(20)
+    classes = ("a", "b", "c", "d", "e")
+    image, text = rdm_method(SETTINGS, is_text=False), rdm_method(SETTINGS, is_text=True)
+    for model, method in (("RN50", image), ("CLIP", image), ("BERT", text)):
+        save_rdm(tmp_path / f"{model}.npz", random_rdm(rng, 5), classes, method)
+    rdms = [load_rdm(tmp_path / f"{m}.npz", m) for m in ("RN50", "CLIP", "BERT")]
+    rows = {(r["model_a"], r["model_b"]): (r["preset"], r["distance"]) for r in correlation_rows(rdms, "pearson", 0, 0)}
+    assert rows == {("RN50", "CLIP"): ("paper", "welch"), ("RN50", "BERT"): ("paper/none", "welch/euclidean"),
+                    ("CLIP", "BERT"): ("paper/none", "welch/euclidean")}
 
 
 @pytest.mark.slow

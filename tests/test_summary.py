@@ -67,10 +67,13 @@ def test_absent_tables_are_named_and_settings_printed(tables):
 
 
 def test_rsa_matrix_is_symmetric_with_unit_diagonal():
-    rdm = pd.DataFrame([{"dataset": "digits", "model_a": a, "model_b": b, "method": "spearman", "r": r,
-                         "p_parametric": 0.01, "p_permutation": 0.02}
-                        for a, b, r in (("RN50", "CLIP", 0.8), ("RN50", "BERT", 0.3), ("CLIP", "BERT", 0.4))])
+    rdm = pd.DataFrame([{"dataset": "digits", "model_a": a, "model_b": b, "preset": preset, "distance": distance,
+                         "method": "spearman", "r": r, "p_parametric": 0.01, "p_permutation": 0.02}
+                        for a, b, r, preset, distance in (("RN50", "CLIP", 0.8, "paper", "welch"),
+                                                          ("RN50", "BERT", 0.3, "paper/none", "welch/euclidean"),
+                                                          ("CLIP", "BERT", 0.4, "paper/none", "welch/euclidean"))])
     markdown = build_summary({"rdm_correlations": rdm}, run="r", families=FAMILIES, datasets=["digits"]).to_markdown()
+    assert "RDMs made with (preset, distance): paper welch, paper/none welch/euclidean." in markdown
     rows = markdown_rows(markdown, "### digits: spearman r")
     assert rows == [["model", "family", "RN50", "CLIP", "BERT"],
                     ["RN50", "vision", "1.000", "0.800", "0.300"],
@@ -92,3 +95,17 @@ def test_task_scores_and_score_matrix(tables):
 def test_a_table_missing_a_column_is_named():
     with pytest.raises(ValueError, match=r"table 'clustering' lacks columns \['matching'\]"):
         task_scores({"clustering": pd.DataFrame({"model": [], "dataset": [], "accuracy": []})})
+
+
+def test_summary_marks_untrained_models_and_says_how_the_numbers_were_made(tables):
+    fewshot = tables["fewshot"].assign(ddof=tables["fewshot"]["preset"].map({"paper": 0, "default": 1}))
+    doc = build_summary({"fewshot": fewshot}, run="demo", families=FAMILIES, datasets=DATASETS, untrained=["CLIP"],
+                        notes={"fewshot": "A note on few-shot."})
+    markdown = doc.to_markdown()
+    assert "Models: RN50 (vision), CLIP (vision-language, untrained), BERT (text)." in markdown
+    assert "Untrained models (random initialisation, no trained weights) test the pipeline, not the paper: CLIP." \
+        in markdown
+    assert "A note on few-shot." in markdown
+    assert "with the std's ddof per preset: `paper` ddof=0, `default` ddof=1." in markdown
+    rows = markdown_rows(markdown, "### 1-shot, preset `paper`")
+    assert [row[1] for row in rows[1:]] == ["vision", "vision-language, untrained"]

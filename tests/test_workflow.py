@@ -118,8 +118,14 @@ def test_rsa_summary_claims_and_the_html_report(workdir):
 
     results = workdir / "results" / "tiny"
     pairs = pd.read_csv(results / "tables" / "rdm_correlations.csv")
-    assert list(pairs.columns) == ["dataset", "model_a", "model_b", "method", "r", "p_parametric", "p_permutation"]
+    assert list(pairs.columns) == ["dataset", "model_a", "model_b", "preset", "distance", "method", "r",
+                                   "p_parametric", "p_permutation"]
     assert len(pairs) == 3 and pairs["r"].between(-1, 1).all() and pairs["p_permutation"].between(0, 1).all()
+    made = {(a, b): (preset, distance) for a, b, preset, distance in
+            pairs[["model_a", "model_b", "preset", "distance"]].itertuples(index=False)}
+    assert made == {("pixels", "resnet18-random"): ("paper", "welch"),
+                    ("pixels", "minilm"): ("paper/none", "welch/euclidean"),
+                    ("resnet18-random", "minilm"): ("paper/none", "welch/euclidean")}
     # the text model's RDM: Euclidean distances between its stored class-name vectors
     config = load_config([workdir / "config/tiny.yaml"], workdir)
     entry = FeatureStore(workdir / "results" / "store").open(config.feature_key("minilm", "digits", "classes"))
@@ -127,8 +133,14 @@ def test_rsa_summary_claims_and_the_html_report(workdir):
         np.testing.assert_allclose(rdm["rdm"], squareform(pdist(entry.load_features().astype(np.float64))))
         assert list(rdm["classes"]) == list(entry.sample_ids)
     assert (results / "figures" / "fig3_rsa.pdf").read_bytes().startswith(b"%PDF")
-    assert (results / "summary.md").read_text().startswith("# Summary of run `tiny`")
-    assert "| not measured |" in (results / "claims.md").read_text()
+    summary, claims = (results / "summary.md").read_text(), (results / "claims.md").read_text()
+    assert summary.startswith("# Summary of run `tiny`")
+    assert "resnet18-random (vision, untrained)" in summary and "pixels (baseline)" in summary
+    assert "`default` ddof=1, `paper` ddof=0" in summary
+    for document in (summary, claims):  # no nvidia-smi here: the GPU preset is said not to have run, and why
+        assert "The `paper` transfer preset did not run: transfer.run_paper_preset is auto and no nvidia-smi" \
+            in document
+    assert "| not measured |" in claims and "RSA claims are judged on: imagenet-val" in claims
     report = workdir / "results" / "tiny" / "report.html"
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--report", str(report), "--configfile",
                            "config/tiny.yaml"], cwd=workdir, capture_output=True, text=True)
@@ -215,3 +227,35 @@ def test_a_deleted_manifest_costs_no_forward_pass(workdir):
     assert store.attrs(key)["created"] == created  # the entry was not rewritten
     log = (workdir / "results" / "logs" / "extract_features" / f"{key}.log").read_text()
     assert "complete and verified: no model work" in log
+
+
+def test_paper_transfer_preset_runs_on_cpu_and_exempts_models_by_catalog_field(workdir):
+    """`transfer_probe_augmented` through Snakemake (run_paper_preset: always, one epoch): the model whose
+    catalog entry says `transfer_augment: false` trains on its extraction transform (so its probe matches the
+    authors' schedule on the stored features), the other on augmented images; no extraction reruns."""
+    import numpy as np
+    import pandas as pd
+
+    from vlgen.tasks.probe import AdamSchedule, paper_cached_probe
+
+    paper = write_config(workdir, "paper_transfer.yaml", {
+        "run": "tiny-paper", "models": ["pixels", "resnet18-random"],
+        "model_catalog": {"resnet18-random": {"transfer_augment": False}},
+        "transfer": {"presets": ["paper"], "run_paper_preset": "always", "schedule": {"epochs": 1}},
+        "fewshot": {"shots": [1], "trials": 1}})
+    scheduled = snakemake(workdir, "config/tiny.yaml", paper, targets=("transfer", "summaries"))
+    assert extraction_outputs(scheduled) == []  # transfer_augment is not in the feature key
+    results = workdir / "results" / "tiny-paper"
+    logs = results / "logs" / "transfer_probe_augmented"
+    assert "not augmented" in (logs / "resnet18-random" / "digits.log").read_text()
+    assert "interpolation='bicubic', scale=(0.08, 1.0)" in (logs / "pixels" / "digits.log").read_text()
+    transfer = pd.read_csv(results / "tables" / "transfer.csv").set_index("model")
+    assert set(transfer["preset"]) == {"paper"}
+    config = load_config([workdir / "config/tiny.yaml", workdir / paper], workdir)
+    store = FeatureStore(workdir / "results" / "store")
+    train, test = (store.open(config.feature_key("resnet18-random", "digits", s)) for s in ("train", "test"))
+    cached = paper_cached_probe(train.load_features(), train.labels, 10, schedule=AdamSchedule(epochs=1), seed=0)
+    assert transfer.loc["resnet18-random", "accuracy"] == pytest.approx(
+        cached.accuracy(test.load_features(), test.labels), abs=3 / len(test.labels))
+    claims = (results / "claims.md").read_text()
+    assert "is in this run: transfer.run_paper_preset is always" in claims

@@ -1,6 +1,8 @@
 # Few-shot prototype classification on cached features (CPU; reads the store, imports no torch).
 
 FEWSHOT = RUN.section("fewshot")
+# The std over trials per preset (the paper's numpy default ddof=0, else 1): the summary table's only setting.
+FEWSHOT_DDOF = FEWSHOT.get("ddof", {"paper": 0, "default": 1})
 
 
 rule fewshot_evaluate:
@@ -31,6 +33,8 @@ rule fewshot_table:
     output:
         trials=report(f"{RESULTS}/tables/fewshot.csv", category="Few-shot", caption="../report/fewshot_table.rst"),
         summary=f"{RESULTS}/tables/fewshot_summary.csv",
+    params:
+        ddof=FEWSHOT_DDOF,
     conda:
         ENV
     log:
@@ -46,6 +50,7 @@ rule fewshot_figure:
         report(f"{RESULTS}/figures/fewshot.png", category="Few-shot", caption="../report/fewshot_figure.rst"),
     params:
         families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+        ddof=FEWSHOT_DDOF,
     conda:
         ENV
     log:

@@ -33,6 +33,9 @@ rule summarise_run:
         families={m: RUN.model_spec(m)["family"] for m in RUN.models},
         datasets=RUN.datasets,
         settings={task: RUN.section(task) for task in ("fewshot", "clustering", "transfer", "rsa")},
+        untrained=RUN.untrained_models,
+        rsa_claims_datasets=RSA.get("claims_datasets", ["imagenet-val"]),
+        notes={"transfer": PAPER_TRANSFER_STATUS},
     conda:
         ENV
     log:

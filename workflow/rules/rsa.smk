@@ -40,7 +40,7 @@ rule rsa_correlations:
     params:
         models=RUN.models,
         datasets=RSA_DATASETS,
-        settings=RSA,
+        settings={k: RSA[k] for k in ("method", "permutations", "seed")},
         task_version=task_version("rsa"),
     threads: 1
     conda:
@@ -60,7 +60,8 @@ rule rsa_figure:
     params:
         models=RUN.models,
         families={m: RUN.model_spec(m)["family"] for m in RUN.models},
-        settings=RSA,
+        settings={k: RSA[k] for k in ("seed", "tsne_perplexity") if k in RSA}
+        | {"tsne_learning_rate": RSA.get("tsne_learning_rate", "auto")},
     conda:
         ENV
     log:

@@ -2,14 +2,16 @@
 # features from augmented train images every epoch, so it loads the model (GPU).
 import shutil
 
-from vlgen.tasks.probe import scheduled_presets
+from vlgen.tasks.probe import paper_preset_status, scheduled_presets
 
 TRANSFER = RUN.section("transfer")
 TRANSFER_DATASETS = RUN.task_datasets("transfer")
 # `paper` needs a GPU; `nvidia-smi` on PATH is the cheap test (importing torch here would cost
 # seconds on every Snakemake start). run_paper_preset: always overrides it for a submit node
 # without a GPU in front of GPU nodes.
-TRANSFER_PRESETS = scheduled_presets(TRANSFER, gpu_present=shutil.which("nvidia-smi") is not None)
+GPU_PRESENT = shutil.which("nvidia-smi") is not None
+TRANSFER_PRESETS = scheduled_presets(TRANSFER, gpu_present=GPU_PRESENT)
+PAPER_TRANSFER_STATUS = paper_preset_status(TRANSFER, gpu_present=GPU_PRESENT)
 # What each preset's job reads of the config: a change elsewhere in `transfer` reruns nothing.
 TRANSFER_SETTINGS = {
     "default": TRANSFER.get("logistic", {}),
@@ -55,6 +57,8 @@ rule transfer_probe_augmented:
         probe=f"{RESULTS}/probes/{{model}}/{{dataset}}/paper.pt",
     params:
         settings=TRANSFER_SETTINGS["paper"],
+        # Per model, not per library: the authors trained CLIP's probe on its own transform only.
+        augment=lambda wc: RUN.model_spec(wc.model).get("transfer_augment", True),
         seed=TRANSFER.get("seed", 0),
         root=lambda wc: RUN.dataset_root(wc.dataset),
         weights=lambda wc: FEATURE_PINS[wc.model].argument if FEATURE_PINS[wc.model] else None,

@@ -16,11 +16,12 @@ scores = dataset_scores(
 scores.insert(1, "family", scores["model"].map(families))
 scores.to_csv(snakemake.output.scores, index=False)
 panels = panel_names(options["shots"])
-means = model_scores(scores).assign(family=lambda t: t["model"].map(families))
+ddof = options.get("ddof", 1)
+means = model_scores(scores, ddof=ddof).assign(family=lambda t: t["model"].map(families))
 presets = (f"presets: few-shot {options['fewshot_preset']}, clustering {options['matching']}, "
            f"transfer {options['transfer_preset']}")
 plot_generalization(means, panels, [snakemake.output.png, snakemake.output.pdf], title=presets,
-                    xlabel="accuracy: mean over datasets, +-1 standard error")
+                    xlabel=f"accuracy: mean over datasets, +-1 standard error across datasets (ddof={ddof})")
 for dataset, path in zip(snakemake.params.datasets, snakemake.output.per_dataset):
     rows = scores[scores["dataset"] == dataset].rename(columns={"value": "mean"})
     plot_generalization(rows, panels, [path], title=f"{dataset} ({presets})",

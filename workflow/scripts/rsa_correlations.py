@@ -16,5 +16,5 @@ for dataset in params.datasets:
     rdms = [load_rdm(path_of[dataset, model], model) for model in params.models]
     rows += [{"dataset": dataset, **row}
              for row in correlation_rows(rdms, settings["method"], settings["permutations"], settings["seed"])]
-columns = ["dataset", "model_a", "model_b", "method", "r", "p_parametric", "p_permutation"]
+columns = ["dataset", "model_a", "model_b", "preset", "distance", "method", "r", "p_parametric", "p_permutation"]
 pd.DataFrame(rows, columns=columns).to_csv(snakemake.output[0], index=False)

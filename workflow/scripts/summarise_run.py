@@ -12,8 +12,15 @@ params, output = snakemake.params, snakemake.output
 tables = {name: pd.read_csv(path) for name, path in snakemake.input.items()}
 settings = {task: section for task, section in params.settings.items() if section}
 summary = build_summary(tables, run=params.run, families=params.families, datasets=params.datasets,
-                        settings=settings)
-claims = build_claims(check_claims(tables, params.families), run=params.run)
+                        settings=settings, untrained=params.untrained, notes=params.notes)
+verdicts = check_claims(tables, params.families, untrained=params.untrained,
+                        rsa_datasets=params.rsa_claims_datasets)
+notes = [params.notes["transfer"],
+         f"RSA claims are judged on: {', '.join(params.rsa_claims_datasets) or 'no dataset'} (rsa.claims_datasets)."]
+if params.untrained:
+    notes.append("Untrained models (random initialisation) are left out of every comparison: "
+                 + ", ".join(params.untrained) + ".")
+claims = build_claims(verdicts, run=params.run, notes=notes)
 for doc, markdown, html in ((summary, output.summary, output.summary_html),
                             (claims, output.claims, output.claims_html)):
     Path(markdown).write_text(doc.to_markdown())

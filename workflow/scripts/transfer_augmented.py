@@ -3,7 +3,7 @@ import pandas as pd
 import torch
 
 from vlgen.jobs import open_manifest, start_job
-from vlgen.tasks.probe_augmented import augmented_probe
+from vlgen.tasks.probe_augmented import Augmentation, augmented_probe
 from vlgen.tasks.probe import AdamSchedule, n_classes_of, save_probe, transfer_row
 
 start_job(snakemake.log[0], snakemake.threads)
@@ -14,8 +14,7 @@ test = open_manifest(snakemake.input.test)
 probe, n_train = augmented_probe(
     test.payload["model"], train.payload["dataset"], snakemake.params.root, n_classes_of(train.labels, test.labels),
     schedule=AdamSchedule.from_config(settings), seed=snakemake.params.seed,
-    unaugmented_sources=settings.get("unaugmented_sources", []),
-    resize_over_crop=settings.get("resize_over_crop", 276 / 256),
+    augmentation=Augmentation.from_config(settings) if snakemake.params.augment else None,
     weights=snakemake.params.weights,
     device=snakemake.resources.device, workers=snakemake.resources.workers)
 row = transfer_row(probe, test.load_features(), test.labels, n_train=n_train)

@@ -23,8 +23,9 @@ from vlgen.keys import content_key
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 # Fields that say where things are or how they are shown, never what the numbers are.
-# (`classifier` is the attack head's checkpoint: it changes no feature.)
-NON_SEMANTIC_MODEL_FIELDS = frozenset({"family", "description", "classifier"})
+# (`classifier` is the attack head's checkpoint and `transfer_augment` a setting of one probe preset:
+# neither changes a feature.)
+NON_SEMANTIC_MODEL_FIELDS = frozenset({"family", "description", "classifier", "transfer_augment"})
 NON_SEMANTIC_DATASET_FIELDS = frozenset({"root", "description", "mirrors"})
 TEXT_SPLIT = "classes"
 
@@ -179,6 +180,15 @@ class RunConfig:
         from vlgen.models.registry import get_source
 
         return get_source(self.raw["model_catalog"][name]["source"]).modality == "text"
+
+    @property
+    def untrained_models(self) -> list[str]:
+        """The run's models without trained weights (random initialisations): labelled as such in
+        summaries, and never taken as evidence for a claim of the paper."""
+        from vlgen.models.registry import get_source
+
+        catalog = self.raw["model_catalog"]
+        return [m for m in self.models if get_source(catalog[m]["source"]).weights_kind(catalog[m]) == "random-init"]
 
     @property
     def image_models(self) -> list[str]:

@@ -15,8 +15,8 @@ Modality = Literal["image", "text"]
 # What `load` needs as weights: nothing ("n/a"), a seeded random init, files found without a download
 # ("local"), or a file the weights stage provides ("pretrained").
 WeightsKind = Literal["n/a", "random-init", "local", "pretrained"]
-# Fields every catalog entry may carry whatever its source (family/description are not in the key).
-COMMON_FIELDS = frozenset({"source", "family", "description"})
+# Fields every catalog entry may carry whatever its source (all but `source` stay out of the key).
+COMMON_FIELDS = frozenset({"source", "family", "description", "transfer_augment"})
 
 
 class ImageFeatureModel(ABC):

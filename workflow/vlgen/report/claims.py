@@ -1,14 +1,18 @@
 """claims.md: each qualitative finding of the paper, checked against this run's numbers.
 
 PROTOCOL.md, "What the paper found". Each claim is made checkable (the operational reading is
-printed with it) and marked `holds`, `does not hold`, or `not measured` when this run lacks the
-models, families or tables it needs: a run with random-init demo models measures some claims,
-a run without attacks measures none of the robustness ones.
+printed with it) and marked `holds`, `does not hold`, `not measured` when this run lacks the
+models, families or tables it needs, or `not meaningful: untrained (names)` when only models without
+trained weights (random initialisations, like the demo's) could be compared: their numbers exercise the
+plumbing and say nothing about the paper.
 
-Task claims compare models by their mean score over the datasets all compared models have (the
-quantity of the paper's Figure 1), separately under the paper's protocol (few-shot `paper`,
-clustering `greedy`, transfer `paper`, else `paper_cached`) and the corrected one (`default`,
-`hungarian`, `default`). RSA claims use model distance 1 - r, per RSA dataset.
+Claims are about trained models: untrained ones are left out of every comparison. Task claims compare
+models by their mean score over the datasets all compared models have (the quantity of the paper's
+Figure 1), separately under the paper's protocol (few-shot `paper`, clustering `greedy`, transfer
+`paper` if the run has it for any model, else `paper_cached`) and the corrected one (`default`,
+`hungarian`, `default`). A protocol never mixes presets: where a compared model lacks the protocol's
+rows for a task, that protocol's verdict is `not measured` and names the model. RSA claims use model
+distance 1 - r, on the RSA datasets named in `rsa.claims_datasets` (the paper's: ImageNet `val`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from vlgen.report.document import Document
 from vlgen.report.summary import check_columns, task_scores
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
+NOT_MEANINGFUL = "not meaningful"
 VISION, MULTIMODAL, TEXT = "vision", "vision-language", "text"
 # (task, variant) -> protocol. Few-shot and transfer presets are named after their protocol.
 PROTOCOL_OF_VARIANT = {("clustering", "greedy"): "paper", ("clustering", "hungarian"): "default",
@@ -50,7 +55,8 @@ class Verdict:
 class Claim:
     """A finding of the paper, how this project checks it, what the check needs, and the check itself.
 
-    `check(tables, families)` returns (scope, verdict, evidence) for every scope it could measure.
+    `check(tables, families)` returns (scope, verdict, evidence) for every scope it could measure,
+    comparing only the models named in `families`.
     """
 
     statement: str
@@ -61,12 +67,17 @@ class Claim:
 
 # -- task claims (few-shot, clustering, transfer) ------------------------------------------------
 def protocol_scores(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """`task_scores` with a `protocol` column; transfer `paper_cached` only where `paper` is absent."""
+    """`task_scores` with a `protocol` column and one transfer preset per protocol.
+
+    The paper protocol's transfer is `paper` (features of augmented images, the authors' runs) when
+    the run has it for any model, else `paper_cached` for all: never one model's `paper` beside
+    another's `paper_cached`.
+    """
     scores = task_scores(tables)
     scores["protocol"] = [PROTOCOL_OF_VARIANT.get((t, v), v) for t, v in zip(scores["task"], scores["variant"])]
-    has_paper = set(scores.loc[(scores["task"] == "transfer") & (scores["variant"] == "paper"), "model"])
-    cached = (scores["variant"] == "paper_cached") & scores["model"].isin(has_paper)
-    return scores[~cached & scores["protocol"].isin(PROTOCOLS)]
+    transfer = scores["task"] == "transfer"
+    dropped = "paper_cached" if (transfer & (scores["variant"] == "paper")).any() else "paper"
+    return scores[~(transfer & (scores["variant"] == dropped)) & scores["protocol"].isin(PROTOCOLS)]
 
 
 def dataset_means(scores: pd.DataFrame, models: Sequence[str]) -> pd.Series:
@@ -84,60 +95,77 @@ def _of(families: Mapping[str, str], family: str) -> list[str]:
     return [m for m, f in families.items() if f == family]
 
 
-def _per_task(tables: Mapping[str, pd.DataFrame]) -> list[tuple[str, str, pd.DataFrame]]:
-    """(protocol, task, scores) for every task measured under each protocol."""
+def _task_verdicts(tables: Mapping[str, pd.DataFrame], models: Sequence[str],
+                   judge: Callable[[str, pd.Series], tuple[bool, str] | None]) -> list[tuple]:
+    """One verdict per protocol: `judge(task, means)` -> (holds, evidence line) or None, for each task.
+
+    A task where some of `models` have no row under the protocol's variant makes the whole protocol
+    `not measured` (naming them): a verdict over a subset of the models would compare unlike with unlike.
+    """
     scores = protocol_scores(tables)
-    return [(protocol, task, group) for protocol in PROTOCOLS
-            for task, group in scores[scores["protocol"] == protocol].groupby("task", sort=False)]
+    verdicts = []
+    for protocol in PROTOCOLS:
+        lines, failed, missing = [], [], []
+        for (task, variant), group in scores[scores["protocol"] == protocol].groupby(["task", "variant"], sort=False):
+            absent = [m for m in models if m not in set(group["model"])]
+            if absent:
+                missing.append(f"{task} `{variant}` has no rows for {', '.join(absent)}")
+                continue
+            judged = judge(task, dataset_means(group, models))
+            if judged is not None:
+                lines.append(judged[1])
+                if not judged[0]:
+                    failed.append(task)
+        scope = f"{protocol} protocol"
+        if missing:
+            verdicts.append((scope, NOT_MEASURED, "; ".join(missing)))
+        elif lines:
+            verdicts.append((scope, FAILS if failed else HOLDS,
+                             "; ".join(lines) + (f". Fails on: {', '.join(failed)}" if failed else "")))
+    return verdicts
 
 
 def check_multimodal_not_better(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
     vision, multimodal = _of(families, VISION), _of(families, MULTIMODAL)
-    results: dict[str, list[str]] = {}
-    beaten: dict[str, list[str]] = {}
-    for protocol, task, scores in _per_task(tables):
-        means = dataset_means(scores, vision + multimodal)
-        best_v = means.reindex(vision).dropna()
-        best_m = means.reindex(multimodal).dropna()
+    if not vision or not multimodal:
+        return []
+
+    def judge(task: str, means: pd.Series) -> tuple[bool, str] | None:
+        best_v, best_m = means.reindex(vision).dropna(), means.reindex(multimodal).dropna()
         if best_v.empty or best_m.empty:
-            continue
+            return None
         v, m = best_v.idxmax(), best_m.idxmax()
-        results.setdefault(protocol, []).append(f"{task}: best vision {v} {best_v[v]:.3f}, best vision-language "
-                                                f"{m} {best_m[m]:.3f}")
-        if best_m[m] > best_v[v]:
-            beaten.setdefault(protocol, []).append(task)
-    return [(f"{p} protocol", FAILS if beaten.get(p) else HOLDS,
-             "; ".join(lines) + (f". Vision-language ahead on: {', '.join(beaten[p])}" if beaten.get(p) else ""))
-            for p, lines in results.items()]
+        return (best_m[m] <= best_v[v],
+                f"{task}: best vision {v} {best_v[v]:.3f}, best vision-language {m} {best_m[m]:.3f}")
+
+    return _task_verdicts(tables, vision + multimodal, judge)
 
 
 def check_best_model(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
-    if BEST_MODEL not in families:
-        return []
     models = _image_models(families)
-    results: dict[str, list[str]] = {}
-    lost: dict[str, list[str]] = {}
-    for protocol, task, scores in _per_task(tables):
-        means = dataset_means(scores, models)
+    if BEST_MODEL not in families or len(models) < 2:
+        return []
+
+    def judge(task: str, means: pd.Series) -> tuple[bool, str] | None:
         if BEST_MODEL not in means.index or len(means) < 2:
-            continue
+            return None
         winner = means.idxmax()
-        results.setdefault(protocol, []).append(
-            f"{task}: {BEST_MODEL} {means[BEST_MODEL]:.3f}, best {winner} {means[winner]:.3f}")
-        if means[winner] > means[BEST_MODEL]:
-            lost.setdefault(protocol, []).append(task)
-    return [(f"{p} protocol", FAILS if lost.get(p) else HOLDS, "; ".join(lines)) for p, lines in results.items()]
+        return (means[winner] <= means[BEST_MODEL],
+                f"{task}: {BEST_MODEL} {means[BEST_MODEL]:.3f}, best {winner} {means[winner]:.3f}")
+
+    return _task_verdicts(tables, models, judge)
 
 
 # -- robustness claims (attacks) -----------------------------------------------------------------
-def attack_means(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Per norm, each model's mean success rate over the epsilons all attacked models share."""
+def attack_means(tables: Mapping[str, pd.DataFrame], models: Sequence[str]) -> dict[str, pd.Series]:
+    """Per norm, each of `models`' mean success rate over the epsilons all of them that were attacked share."""
     if "attacks" not in tables:
         return {}
     table = tables["attacks"]
     missing = [c for c in ATTACK_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"attack table lacks columns {missing}")
+    table = table[table["model"].isin(models)]
     out = {}
     for norm, rows in table.groupby("norm", sort=False):
         matrix = rows.pivot_table(index="model", columns="epsilon", values="success_rate", aggfunc="mean")
@@ -145,7 +173,7 @@ def attack_means(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.Series]:
     return out
 
 
-def _robustness_verdicts(tables: Mapping[str, pd.DataFrame],
+def _robustness_verdicts(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str],
                          groups: Callable[[list[str]], tuple[list[str], list[str]]]) -> list[tuple]:
     """Per norm: does every model of the first group have a higher mean success rate than every one of the second?
 
@@ -153,7 +181,7 @@ def _robustness_verdicts(tables: Mapping[str, pd.DataFrame],
     is empty is not measured.
     """
     verdicts = []
-    for norm, means in attack_means(tables).items():
+    for norm, means in attack_means(tables, list(families)).items():
         weaker, stronger = groups(list(means.index))
         if not weaker or not stronger:
             continue
@@ -164,12 +192,13 @@ def _robustness_verdicts(tables: Mapping[str, pd.DataFrame],
 
 
 def check_clip_virtex_less_robust(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
-    return _robustness_verdicts(tables, lambda attacked: ([m for m in LESS_ROBUST if m in attacked],
+    return _robustness_verdicts(tables, families, lambda attacked: ([m for m in LESS_ROBUST if m in attacked],
                                                           [m for m in MORE_ROBUST if m in attacked]))
 
 
 def check_adversarial_training_robust(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
-    return _robustness_verdicts(tables, lambda attacked: ([m for m in attacked if m not in ADVERSARIALLY_TRAINED],
+    return _robustness_verdicts(tables, families,
+                                lambda attacked: ([m for m in attacked if m not in ADVERSARIALLY_TRAINED],
                                                           [m for m in ADVERSARIALLY_TRAINED if m in attacked]))
 
 
@@ -241,6 +270,7 @@ def check_language_furthest(tables: Mapping[str, pd.DataFrame], families: Mappin
     return _rsa_verdicts(tables, families, _language_furthest)
 
 
+RSA_CHECKS = (check_vision_cluster, check_multimodal_further, check_language_furthest)
 CLAIMS = (
     Claim("Multimodal models (CLIP, VirTex, ICMLM, TSM) do not beat vision-only ResNets on any task.",
           "per protocol and task (each few-shot N, clustering, transfer), the best vision-language model's "
@@ -278,26 +308,54 @@ CLAIMS = (
 )
 
 
-def check_claims(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str],
+def rsa_claims_tables(tables: Mapping[str, pd.DataFrame], datasets: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """`tables` with the RDM correlations narrowed to the RSA datasets the claims are about."""
+    if "rdm_correlations" not in tables:
+        return dict(tables)
+    correlations = tables["rdm_correlations"]
+    return {**tables, "rdm_correlations": correlations[correlations["dataset"].isin(datasets)]}
+
+
+def check_claims(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str], *,
+                 untrained: Sequence[str] = (), rsa_datasets: Sequence[str] | None = None,
                  claims: Sequence[Claim] = CLAIMS) -> list[Verdict]:
-    """Every claim's verdicts; a claim with nothing to check gets one `not measured` verdict."""
+    """Every claim's verdicts, among the trained models of `families`.
+
+    A claim that only models in `untrained` would make measurable reads `not meaningful: untrained
+    (names)`; one with nothing to check reads `not measured`. RSA claims are judged on `rsa_datasets`
+    only (None: every RSA dataset of the tables).
+    """
+    if rsa_datasets is not None:
+        tables = rsa_claims_tables(tables, rsa_datasets)
+    trained = {m: f for m, f in families.items() if m not in untrained}
+    named = [m for m in families if m in untrained]
     verdicts = []
     for claim in claims:
-        found = claim.check(tables, families)
+        found = claim.check(tables, trained)
+        if not found and named:
+            found = [(scope, f"{NOT_MEANINGFUL}: untrained ({', '.join(named)})", evidence)
+                     for scope, _, evidence in claim.check(tables, families)]
         if not found:
             found = [("this run", NOT_MEASURED, f"needs {claim.needs}; tables in this run: "
-                      f"{', '.join(sorted(tables)) or 'none'}")]
+                      f"{', '.join(sorted(tables)) or 'none'}"
+                      + (f"; RSA claims are judged on {', '.join(rsa_datasets) or 'no dataset'}"
+                         if rsa_datasets is not None and claim.check in RSA_CHECKS else ""))]
         verdicts += [Verdict(claim.statement, scope, verdict, evidence) for scope, verdict, evidence in found]
     return verdicts
 
 
-def build_claims(verdicts: Sequence[Verdict], *, run: str, claims: Sequence[Claim] = CLAIMS) -> Document:
-    """claims.md: a verdict table, then how each claim is checked."""
+def build_claims(verdicts: Sequence[Verdict], *, run: str, notes: Sequence[str] = (),
+                 claims: Sequence[Claim] = CLAIMS) -> Document:
+    """claims.md: a verdict table, then how each claim is checked; `notes` say how the run was made."""
     doc = Document(f"Claims of the paper checked against run `{run}`")
     doc.text("PROTOCOL.md, \"What the paper found\". Each row is one claim in one scope (protocol, attack "
-             "norm or RSA dataset); `not measured` means this run lacks what the check needs.")
-    counts = pd.Series([v.verdict for v in verdicts]).value_counts()
-    doc.text("Verdicts: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in (HOLDS, FAILS, NOT_MEASURED)) + ".")
+             "norm or RSA dataset); `not measured` means this run lacks what the check needs, `not meaningful` "
+             "that only untrained models (random initialisations) could be compared.")
+    for note in notes:
+        doc.text(note)
+    kinds = pd.Series([v.verdict.split(":")[0] for v in verdicts]).value_counts()
+    doc.text("Verdicts: " + ", ".join(f"{kinds.get(k, 0)} {k}" for k in (HOLDS, FAILS, NOT_MEANINGFUL, NOT_MEASURED))
+             + ".")
     doc.table(pd.DataFrame([vars(v) for v in verdicts], columns=["claim", "scope", "verdict", "evidence"]))
     doc.heading("How each claim is checked")
     for claim in claims:

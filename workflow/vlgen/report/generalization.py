@@ -13,7 +13,8 @@ import pandas as pd
 
 CLUSTERING_PANEL = "clustering"
 TRANSFER_PANEL = "transfer"
-SCORE_COLUMNS = ["model", "dataset", "panel", "preset", "value", "sem"]
+# `ddof`: of the std behind `sem` (few-shot: over trials, from fewshot_summary.csv; NaN where no sem).
+SCORE_COLUMNS = ["model", "dataset", "panel", "preset", "value", "sem", "ddof"]
 
 
 def shot_panel(shots: int) -> str:
@@ -37,18 +38,21 @@ def dataset_scores(fewshot_summary: pd.DataFrame, clustering: pd.DataFrame, tran
     probes = transfer[transfer["preset"] == transfer_preset]
     # Columns from the filtered frame itself (callables): a Series of the unfiltered table would
     # re-index an empty selection into rows of NaN.
+    nan = float("nan")
     parts = [
-        few.assign(panel=lambda t: t["shots"].map(shot_panel), value=lambda t: t["mean"]),
-        clusters.assign(panel=CLUSTERING_PANEL, preset=matching, value=lambda t: t["accuracy"], sem=float("nan")),
-        probes.assign(panel=TRANSFER_PANEL, value=lambda t: t["accuracy"], sem=float("nan")),
+        few.assign(panel=lambda t: t["shots"].map(shot_panel), value=lambda t: t["mean"],
+                   ddof=lambda t: t["ddof"] if "ddof" in t else nan),
+        clusters.assign(panel=CLUSTERING_PANEL, preset=matching, value=lambda t: t["accuracy"], sem=nan, ddof=nan),
+        probes.assign(panel=TRANSFER_PANEL, value=lambda t: t["accuracy"], sem=nan, ddof=nan),
     ]
     return pd.concat([part[SCORE_COLUMNS] for part in parts], ignore_index=True)
 
 
-def model_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, panel): mean over datasets, its standard error (ddof=1) and the dataset count.
+def model_scores(scores: pd.DataFrame, ddof: int = 1) -> pd.DataFrame:
+    """Per (model, panel): mean over datasets, its standard error and the dataset count.
 
-    The standard error is across datasets (the paper's Figure 1); with one dataset it is NaN.
+    The standard error is across datasets (the paper's Figure 1): std(ddof) / sqrt(n). The
+    authors' figure used numpy's std (ddof=0); ddof=1 is the sample std. With n <= ddof it is NaN.
     """
     grouped = scores.groupby(["model", "panel"], sort=False)["value"]
-    return grouped.agg(mean="mean", sem="sem", n_datasets="count").reset_index()
+    return grouped.agg(mean="mean", sem=lambda v: v.sem(ddof=ddof), n_datasets="count").reset_index()

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from vlgen.tasks.fewshot import summarise
+from vlgen.tasks.fewshot import DDOF_OF_PRESET, summarise
 
 PANEL_SIZE = (3.2, 2.6)
 MAX_PANEL_COLUMNS = 3
@@ -89,9 +89,10 @@ def outer_legend(fig: Figure, handles: Sequence[Line2D]) -> None:
     )
 
 
-def fewshot_figure(table: pd.DataFrame) -> Figure:
+def fewshot_figure(table: pd.DataFrame, ddof: Mapping[str, int] = DDOF_OF_PRESET) -> Figure:
     """Accuracy vs shots, mean over trials with a +-1 standard-error band, a line per model.
 
+    The band's std uses `ddof[preset]` (named in each panel's title).
     One panel per dataset (wrapped MAX_PANEL_COLUMNS to a row); with several presets, one row
     per dataset and one column per preset. Chance level (1 / n_classes) is drawn dashed when the
     table has an `n_classes` column; models are coloured by `family` when that column exists.
@@ -99,7 +100,7 @@ def fewshot_figure(table: pd.DataFrame) -> Figure:
     missing = [column for column in FEWSHOT_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(f"few-shot table lacks columns {missing}")
-    summary = pd.DataFrame(summarise(table.to_dict("records")))
+    summary = pd.DataFrame(summarise(table.to_dict("records"), ddof=ddof))
     models = _model_order(table)
     families = _families(table)
     colours, markers = model_colours(models, families), model_markers(models)
@@ -113,7 +114,8 @@ def fewshot_figure(table: pd.DataFrame) -> Figure:
         _draw_accuracy_vs_shots(ax, in_panel, models, colours, markers)
         if dataset in chance:
             ax.axhline(chance[dataset], linestyle="--", color="0.4", linewidth=1)
-        ax.set_title(f"{dataset} ({preset})" if several_presets else str(dataset))
+        spread = f"s.e. ddof={ddof.get(preset, 1)}"
+        ax.set_title(f"{dataset} ({preset}, {spread})" if several_presets else f"{dataset} ({spread})")
     fig.supxlabel("shots per class (N)")
     fig.supylabel("test accuracy")
 
@@ -124,11 +126,11 @@ def fewshot_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_fewshot(table: pd.DataFrame, out_path: str | Path) -> None:
-    """Draw `fewshot_figure(table)` and save it to `out_path` (format from the suffix)."""
+def plot_fewshot(table: pd.DataFrame, out_path: str | Path, ddof: Mapping[str, int] = DDOF_OF_PRESET) -> None:
+    """Draw `fewshot_figure(table, ddof)` and save it to `out_path` (format from the suffix)."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fewshot_figure(table).savefig(out_path, dpi=DPI)
+    fewshot_figure(table, ddof).savefig(out_path, dpi=DPI)
 
 
 def _draw_accuracy_vs_shots(

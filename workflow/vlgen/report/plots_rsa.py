@@ -31,7 +31,7 @@ LINK_COLOUR = "0.35"
 
 
 def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str, str], *,
-               perplexity: float, seed: int) -> Figure:
+               perplexity: float, seed: int, learning_rate: float | str = "auto") -> Figure:
     """Figure 3 from the `rdm_correlations` table (one row of panels per dataset in the table).
 
     `models` gives the order (the run's); every pair of them must be in the table for each dataset.
@@ -55,7 +55,7 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
         _draw_dendrogram(axes["dendrogram"], similarity, models, colours)
         axes["dendrogram"].set_title(f"(a) {dataset}: average linkage on 1 - r", fontsize="medium")
         if "tsne" in axes:
-            _draw_tsne(axes["tsne"], similarity, models, colours, perplexity, seed)
+            _draw_tsne(axes["tsne"], similarity, models, colours, perplexity, seed, learning_rate)
             axes["tsne"].set_title(f"(b) {dataset}: t-SNE on 1 - r", fontsize="medium")
         _draw_heatmap(fig, axes["heatmap"], similarity, models, colours, method)
         axes["heatmap"].set_title(f"({'c' if 'tsne' in axes else 'b'}) {dataset}: {method} r of RDMs",
@@ -66,9 +66,9 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
 
 
 def plot_rsa(table: pd.DataFrame, out_paths: Sequence[str | Path], models: Sequence[str],
-             families: Mapping[str, str], *, perplexity: float, seed: int) -> Figure:
+             families: Mapping[str, str], *, perplexity: float, seed: int, learning_rate: float | str = "auto") -> Figure:
     """Draw `rsa_figure` once, save it to every path (format from each suffix: png, pdf), return it."""
-    fig = rsa_figure(table, models, families, perplexity=perplexity, seed=seed)
+    fig = rsa_figure(table, models, families, perplexity=perplexity, seed=seed, learning_rate=learning_rate)
     for path in map(Path, out_paths):
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI)
@@ -84,8 +84,8 @@ def _draw_dendrogram(ax: Axes, similarity: np.ndarray, models: Sequence[str], co
 
 
 def _draw_tsne(ax: Axes, similarity: np.ndarray, models: Sequence[str], colours: Mapping[str, Colour],
-               perplexity: float, seed: int) -> None:
-    coords = model_tsne(similarity, perplexity, seed)
+               perplexity: float, seed: int, learning_rate: float | str) -> None:
+    coords = model_tsne(similarity, perplexity, seed, learning_rate)
     for (x, y), model in zip(coords, models):
         ax.scatter(x, y, color=colours[model], s=40, edgecolor="0.2", linewidth=0.5)
         ax.annotate(model, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)

@@ -21,7 +21,8 @@ REQUIRED_COLUMNS = {
     "fewshot": ("model", "dataset", "preset", "shots", "mean", "sem"),
     "clustering": ("model", "dataset", "matching", "accuracy"),
     "transfer": ("model", "dataset", "preset", "accuracy"),
-    "rdm_correlations": ("dataset", "model_a", "model_b", "method", "r", "p_parametric", "p_permutation"),
+    "rdm_correlations": ("dataset", "model_a", "model_b", "preset", "distance", "method", "r", "p_parametric",
+                         "p_permutation"),
 }
 TASK_TITLES = {
     "fewshot": "Few-shot classification (fewshot_summary.csv)",
@@ -84,16 +85,23 @@ def score_matrix(scores: pd.DataFrame, models: Sequence[str], datasets: Sequence
 
 
 def build_summary(tables: Mapping[str, pd.DataFrame], *, run: str, families: Mapping[str, str],
-                  datasets: Sequence[str], settings: Mapping[str, Mapping] | None = None) -> Document:
+                  datasets: Sequence[str], settings: Mapping[str, Mapping] | None = None,
+                  untrained: Sequence[str] = (), notes: Mapping[str, str] | None = None) -> Document:
     """The summary document: run header, then each present task's tables, then RSA.
 
-    `families` (model -> family) gives the model order and the family column; `settings` (task ->
-    config section) is printed so a reader knows the protocol behind the numbers.
+    `families` (model -> family) gives the model order and the family column, where models in
+    `untrained` (random initialisations) are marked so; `settings` (task -> config section) is
+    printed so a reader knows the protocol behind the numbers, and `notes` (task -> sentence) say
+    what the settings alone do not (e.g. whether the `paper` transfer preset ran).
     """
+    families = {m: f"{f}, untrained" if m in untrained else f for m, f in families.items()}
     models = list(families)
     doc = Document(f"Summary of run `{run}`")
     doc.text("Models: " + ", ".join(f"{m} ({families[m]})" for m in models) + ". Datasets: " + ", ".join(datasets)
              + ".")
+    if untrained:
+        doc.text("Untrained models (random initialisation, no trained weights) test the pipeline, not the paper: "
+                 + ", ".join(untrained) + ".")
     absent = [TASK_TITLES[name] for name in TASK_TITLES if name not in tables]
     if absent:
         doc.text("Not in this run (no table): " + "; ".join(absent) + ".")
@@ -105,6 +113,11 @@ def build_summary(tables: Mapping[str, pd.DataFrame], *, run: str, families: Map
         doc.text(SCORE_NOTES[name] + " `mean` is the unweighted mean over the datasets shown.")
         if settings and name in settings:
             doc.text("Settings: " + _settings_text(settings[name]))
+        if notes and name in notes:
+            doc.text(notes[name])
+        if name == "fewshot" and "ddof" in tables[name]:
+            doc.text("± is the standard error over trials, std / sqrt(trials), with the std's ddof per preset: "
+                     + ", ".join(f"`{p}` ddof={int(d)}" for p, d in _ddof_of_presets(tables[name]).items()) + ".")
         task_rows = scores[scores["task"].isin(_tasks_of(name, scores))]
         for (task, variant), group in task_rows.groupby(["task", "variant"], sort=False):
             doc.heading(f"{task}, {_variant_label(name)} `{variant}`", level=3)
@@ -119,7 +132,9 @@ def _rsa_section(doc: Document, table: pd.DataFrame, models: Sequence[str], fami
     check_columns("rdm_correlations", table)
     doc.heading(TASK_TITLES["rdm_correlations"])
     doc.text("Correlation r between the upper triangles of two models' RDMs over the dataset's classes "
-             "(model distance = 1 - r); p-values in the table.")
+             "(model distance = 1 - r); p-values in the table. RDMs made with (preset, distance): "
+             + ", ".join(f"{p} {d}" for p, d in table[["preset", "distance"]].drop_duplicates().itertuples(index=False))
+             + ".")
     if settings and "rsa" in settings:
         doc.text("Settings: " + _settings_text(settings["rsa"]))
     for dataset, rows in table.groupby("dataset", sort=False):
@@ -130,6 +145,10 @@ def _rsa_section(doc: Document, table: pd.DataFrame, models: Sequence[str], fami
         frame = matrix.map(lambda v: f"{v:.3f}")
         frame.insert(0, "family", [families[m] for m in names])
         doc.table(frame.reset_index(names="model"))
+
+
+def _ddof_of_presets(fewshot: pd.DataFrame) -> dict[str, int]:
+    return dict(fewshot[["preset", "ddof"]].drop_duplicates().itertuples(index=False))
 
 
 def _tasks_of(name: str, scores: pd.DataFrame) -> list[str]:

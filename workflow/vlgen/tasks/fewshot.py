@@ -25,6 +25,9 @@ from typing import Any
 import numpy as np
 
 PRESETS = ("paper", "default")
+# The spread over trials: the authors' code reported numpy's default std (ddof=0); the corrected
+# default is the sample std (ddof=1). Config `fewshot.ddof` maps each preset to its ddof.
+DDOF_OF_PRESET = {"paper": 0, "default": 1}
 SUMMARY_KEYS = ("model", "dataset", "preset", "shots")
 # Test rows scored per matmul: 8192 x 1000 classes of float32 scores is 32 MiB.
 BATCH_ROWS = 8192
@@ -161,34 +164,38 @@ def fewshot_trials(
     return rows
 
 
-def trial_stats(values: Iterable[float]) -> dict[str, float | int]:
-    """Mean, std, standard error and count of per-trial accuracies.
+def trial_stats(values: Iterable[float], ddof: int = 1) -> dict[str, float | int]:
+    """Mean, std, standard error and count of per-trial accuracies, and the ddof of the std.
 
-    std is the sample standard deviation (ddof=1), the usual estimate of the spread of a new
-    trial, and sem = std / sqrt(n) (scipy.stats.sem's default). The authors' code reported
-    numpy's default ddof=0; that value is std * sqrt((n - 1) / n). With one trial std and sem
-    are NaN rather than a misleading 0.
+    ddof=1 is the sample standard deviation, the usual estimate of the spread of a new trial;
+    ddof=0 is numpy's default, what the authors reported (std * sqrt((n - 1) / n) of the former).
+    sem = std / sqrt(n) either way. With n <= ddof trials std and sem are NaN rather than a
+    misleading 0.
     """
     acc = np.asarray(list(values), dtype=np.float64)
     n = int(acc.size)
-    std = float(acc.std(ddof=1)) if n > 1 else math.nan
-    return {"mean": float(acc.mean()), "std": std, "sem": std / math.sqrt(n), "n_trials": n}
+    std = float(acc.std(ddof=ddof)) if n > ddof else math.nan
+    return {"mean": float(acc.mean()), "std": std, "sem": std / math.sqrt(n), "n_trials": n, "ddof": ddof}
 
 
-def summarise(
-    rows: Iterable[Mapping[str, Any]], by: Sequence[str] = SUMMARY_KEYS
-) -> list[dict[str, Any]]:
+def summarise(rows: Iterable[Mapping[str, Any]], by: Sequence[str] = SUMMARY_KEYS,
+              ddof: Mapping[str, int] = DDOF_OF_PRESET) -> list[dict[str, Any]]:
     """Per group of `by` keys (those that every row has), the `trial_stats` of its accuracies.
 
-    Groups come out in order of first appearance. Keys absent from the rows are skipped, so the
-    raw output of `fewshot_trials` (no model or dataset yet) can be summarised too.
+    `ddof` maps a row's preset to the ddof of its std (rows without a preset: 1). Groups come out
+    in order of first appearance. Keys absent from the rows are skipped, so the raw output of
+    `fewshot_trials` (no model or dataset yet) can be summarised too.
     """
     rows = list(rows)
     keys = [key for key in by if all(key in row for row in rows)]
     groups: dict[tuple[Any, ...], list[float]] = {}
+    presets: dict[tuple[Any, ...], str | None] = {}
     for row in rows:
-        groups.setdefault(tuple(row[key] for key in keys), []).append(float(row["accuracy"]))
-    return [{**dict(zip(keys, group)), **trial_stats(values)} for group, values in groups.items()]
+        group = tuple(row[key] for key in keys)
+        groups.setdefault(group, []).append(float(row["accuracy"]))
+        presets[group] = row.get("preset")
+    return [{**dict(zip(keys, group)), **trial_stats(values, ddof.get(presets[group], 1))}
+            for group, values in groups.items()]
 
 
 def _check_preset(preset: str) -> None:

@@ -232,6 +232,26 @@ def scheduled_presets(transfer: Mapping[str, Any], gpu_present: bool) -> list[st
     return [p for p in transfer.get("presets", ["default", "paper_cached"]) if p != "paper" or paper]
 
 
+def paper_preset_status(transfer: Mapping[str, Any], gpu_present: bool) -> str:
+    """A sentence for summary.md and claims.md: whether the `paper` preset is in this run, and why.
+
+    With `auto` the answer depends on the machine that built the DAG, so one config can give different
+    tables on different machines: the documents say which happened.
+    """
+    mode = transfer.get("run_paper_preset", "auto")
+    if "paper" not in transfer.get("presets", ["default", "paper_cached"]):
+        return "The `paper` transfer preset is not in this run: transfer.presets does not list it."
+    if "paper" in scheduled_presets(transfer, gpu_present):
+        why = "transfer.run_paper_preset is always" if mode == "always" else (
+            "transfer.run_paper_preset is auto and nvidia-smi was on PATH when the DAG was built")
+        return f"The `paper` transfer preset (augmented images, features recomputed every epoch) is in this run: {why}."
+    why = "transfer.run_paper_preset is never" if mode == "never" else (
+        "transfer.run_paper_preset is auto and no nvidia-smi was on PATH when the DAG was built; set it to "
+        "always to run it on GPU nodes behind a submit node without a GPU")
+    return (f"The `paper` transfer preset did not run: {why}. The paper protocol's transfer numbers are then "
+            "`paper_cached` (the authors' schedule on cached, un-augmented features).")
+
+
 def transfer_row(probe: Probe, test_features: np.ndarray, test_labels: np.ndarray, n_train: int) -> dict[str, Any]:
     """The table's numbers for one probe: test accuracy, C, n_train, n_val, n_test."""
     return {"accuracy": probe.accuracy(test_features, test_labels), "C": probe.C,

@@ -27,11 +27,14 @@ TIE_TOLERANCE = 1e-12
 
 @dataclass(frozen=True)
 class Rdm:
-    """One model's RDM with the class names of its rows, in label order."""
+    """One model's RDM with the class names of its rows, in label order, and how it was made
+    (the Welch std preset, "none" for other distances, and the distance)."""
 
     model: str
     matrix: np.ndarray
     classes: tuple[str, ...]
+    preset: str = "none"
+    distance: str = "unknown"
 
 
 def upper_triangle(rdm: np.ndarray) -> np.ndarray:
@@ -117,8 +120,9 @@ def mantel_p(observed: float, null: np.ndarray) -> float:
 def correlation_rows(rdms: Sequence[Rdm], method: str, permutations: int, seed: int) -> list[dict]:
     """One row per unordered pair of models (in the given order): r, parametric and Mantel p.
 
-    Rows: `model_a, model_b, method, r, p_parametric, p_permutation`; model_b's classes are the ones
-    permuted. The observed r of the Mantel count comes from the same standardised triangles as the
+    Rows: `model_a, model_b, preset, distance, method, r, p_parametric, p_permutation`; `preset` and
+    `distance` say how the two RDMs were made ("a/b" where the models' differ, e.g. `welch/euclidean`
+    for an image and a text model); model_b's classes are the ones permuted. The observed r of the Mantel count comes from the same standardised triangles as the
     null, so the identity permutation ties exactly.
     """
     check_comparable(rdms)
@@ -129,9 +133,15 @@ def correlation_rows(rdms: Sequence[Rdm], method: str, permutations: int, seed: 
     rows = []
     for a, b in combinations(range(len(rdms)), 2):
         r, p_parametric = correlate(matrices[a], matrices[b], method)
-        rows.append({"model_a": rdms[a].model, "model_b": rdms[b].model, "method": method, "r": r,
+        rows.append({"model_a": rdms[a].model, "model_b": rdms[b].model,
+                     "preset": _pair_label(rdms[a].preset, rdms[b].preset),
+                     "distance": _pair_label(rdms[a].distance, rdms[b].distance), "method": method, "r": r,
                      "p_parametric": p_parametric, "p_permutation": mantel_p(observed[a, b], null[:, a, b])})
     return rows
+
+
+def _pair_label(a: str, b: str) -> str:
+    return a if a == b else f"{a}/{b}"
 
 
 def standardised_triangles(matrices: Sequence[np.ndarray], method: str) -> np.ndarray:

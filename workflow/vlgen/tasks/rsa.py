@@ -76,7 +76,8 @@ def save_rdm(path: str | Path, rdm: np.ndarray, classes: Sequence[str], method: 
 def load_rdm(path: str | Path, model: str) -> Rdm:
     """The RDM saved by `save_rdm`, labelled with `model` for error messages and tables."""
     with np.load(path, allow_pickle=False) as data:
-        return Rdm(model, data["rdm"], tuple(str(c) for c in data["classes"]))
+        return Rdm(model, data["rdm"], tuple(str(c) for c in data["classes"]), preset=str(data["preset"]),
+                   distance=str(data["distance"]))
 
 
 def rsa_split(run: RunConfig, dataset: str) -> str | None:
@@ -127,12 +128,14 @@ def dendrogram_order(similarity: np.ndarray) -> np.ndarray:
     return leaves_list(model_linkage(similarity))
 
 
-def model_tsne(similarity: np.ndarray, perplexity: float, seed: int) -> np.ndarray | None:
+def model_tsne(similarity: np.ndarray, perplexity: float, seed: int,
+               learning_rate: float | str = "auto") -> np.ndarray | None:
     """2-d t-SNE of the models on 1 - r (Figure 3b), or None below TSNE_MIN_MODELS models.
 
     scikit-learn's TSNE with a precomputed metric, random init (a precomputed metric admits no
     PCA init) and the given seed; perplexity is capped at n_models - 1 (TSNE requires it below
-    the number of points).
+    the number of points). The authors' code ran scikit-learn's TSNE when its learning rate
+    defaulted to 200 (`auto` since scikit-learn 1.2): the paper preset sets 200.
     """
     n_models = len(similarity)
     if n_models < TSNE_MIN_MODELS:
@@ -140,5 +143,5 @@ def model_tsne(similarity: np.ndarray, perplexity: float, seed: int) -> np.ndarr
     from sklearn.manifold import TSNE  # ~1 s to import: only the figure job needs it
 
     tsne = TSNE(n_components=2, metric="precomputed", perplexity=min(perplexity, n_models - 1), init="random",
-                random_state=seed)
+                learning_rate=learning_rate, random_state=seed)
     return tsne.fit_transform(model_distances(similarity))
