@@ -40,7 +40,8 @@ rule rsa_correlations:
     params:
         models=RUN.models,
         datasets=RSA_DATASETS,
-        settings={k: RSA[k] for k in ("method", "permutations", "seed")},
+        # what the table's numbers and its caption depend on (not the figure's or the claims' settings)
+        settings={k: v for k, v in RSA.items() if k not in ("claims_datasets", "tsne_perplexity", "tsne_learning_rate")},
         task_version=task_version("rsa"),
     threads: 1
     conda:

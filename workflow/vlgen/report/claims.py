@@ -348,7 +348,7 @@ def build_claims(verdicts: Sequence[Verdict], *, run: str, notes: Sequence[str] 
                  claims: Sequence[Claim] = CLAIMS) -> Document:
     """claims.md: a verdict table, then how each claim is checked; `notes` say how the run was made."""
     doc = Document(f"Claims of the paper checked against run `{run}`")
-    doc.text("PROTOCOL.md, \"What the paper found\". Each row is one claim in one scope (protocol, attack "
+    doc.text("workflow/PROTOCOL.md, \"What the paper found\". Each row is one claim in one scope (protocol, attack "
              "norm or RSA dataset); `not measured` means this run lacks what the check needs, `not meaningful` "
              "that only untrained models (random initialisations) could be compared.")
     for note in notes:
