@@ -114,8 +114,9 @@ def fewshot_figure(table: pd.DataFrame, ddof: Mapping[str, int] = DDOF_OF_PRESET
         _draw_accuracy_vs_shots(ax, in_panel, models, colours, markers)
         if dataset in chance:
             ax.axhline(chance[dataset], linestyle="--", color="0.4", linewidth=1)
-        spread = f"s.e. ddof={ddof.get(preset, 1)}"
-        ax.set_title(f"{dataset} ({preset}, {spread})" if several_presets else f"{dataset} ({spread})")
+        spread = f"±1 s.e., ddof={ddof.get(preset, 1)}"
+        ax.set_title(f"{dataset} ({preset})\n{spread}" if several_presets else f"{dataset}\n{spread}",
+                     fontsize="medium")
     fig.supxlabel("shots per class (N)")
     fig.supylabel("test accuracy")
 
