@@ -57,6 +57,7 @@ rule transfer_probe_augmented:
         settings=TRANSFER_SETTINGS["paper"],
         seed=TRANSFER.get("seed", 0),
         root=lambda wc: RUN.dataset_root(wc.dataset),
+        dataset=lambda wc: RUN.dataset_payload(wc.dataset),  # to read with: an image key leaves out class names
         weights=lambda wc: FEATURE_PINS[wc.model].argument if FEATURE_PINS[wc.model] else None,
         task_version=task_version("transfer"),
     resources:

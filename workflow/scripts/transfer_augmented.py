@@ -12,7 +12,7 @@ wc, settings = snakemake.wildcards, snakemake.params.settings
 train = open_manifest(snakemake.input.train)
 test = open_manifest(snakemake.input.test)
 probe, n_train = augmented_probe(
-    test.payload["model"], train.payload["dataset"], snakemake.params.root, n_classes_of(train.labels, test.labels),
+    test.payload["model"], snakemake.params.dataset, snakemake.params.root, n_classes_of(train.labels, test.labels),
     schedule=AdamSchedule.from_config(settings), seed=snakemake.params.seed,
     unaugmented_sources=settings.get("unaugmented_sources", []),
     resize_over_crop=settings.get("resize_over_crop", 276 / 256),
