@@ -247,3 +247,15 @@ def test_only_user_provided_datasets_carry_a_fingerprint():
     assert "fingerprint" not in paper.dataset_payload("mnist")
     assert paper.dataset_payload("imagenet-val")["fingerprint"] in (ABSENT, tree_fingerprint(
         ROOT / paper.dataset_root("imagenet-val")))
+
+
+def test_extraction_reads_with_a_dataset_spec_only_if_it_agrees_with_the_key(tmp_path):
+    from vlgen.extract import reading_spec
+
+    config = load_config([], ROOT)
+    payload = config.feature_payload("RN50", "mnist", "test")
+    assert "class_names" not in payload["dataset"]
+    full = config.dataset_payload("mnist")
+    assert reading_spec(payload, full) == full and reading_spec(payload, None) == payload["dataset"]
+    with pytest.raises(ValueError, match="disagrees with the key payload on files"):
+        reading_spec(payload, {**full, "files": {}})

@@ -146,8 +146,7 @@ def test_dry_run_lists_weights_extraction_and_evaluation_jobs_of_all_14_models(t
     scheduled = set(json.loads(proc.stdout.split("SCHEDULED=")[-1]))
     assert elapsed < 30, f"dry run took {elapsed:.1f} s"
     for model in paper.models:
-        spec = paper.model_payload(model)
-        assert {f.path for f in model_pin(model, spec).files} <= scheduled, model
+        assert {f.path for f in model_pin(model, paper.model_spec(model)).files} <= scheduled, model
         assert {f"results/store/features/{j.key}.json" for j in paper.feature_jobs() if j.model == model} <= scheduled
         evaluations = [p for p in scheduled if p.startswith("results/paper/") and f"/{model}/" in p]
         assert any("/rsa/rdms/" in p for p in evaluations), model

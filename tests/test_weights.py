@@ -279,10 +279,11 @@ def test_vlgen_weights_fetch_is_what_the_rule_runs(tmp_path, checkpoint):
         ok = subprocess.run([*cmd, good.to_json()], cwd=tmp_path, capture_output=True, text=True)
         failed = subprocess.run([*cmd, bad.to_json()], cwd=tmp_path, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert read_lock(tmp_path / LOCK_FILE) == {good.location: sha256(checkpoint)}
+    assert read_lock(tmp_path / RECORD_FILE) == {good.location: sha256(checkpoint)}  # never config/
+    assert not (tmp_path / LOCK_FILE).exists()
     assert failed.returncode != 0 and "HTML page" in failed.stderr
     kept = files_under(tmp_path / "resources")
-    assert kept[1:] == [f"weights/M/{checkpoint.name}"] and kept[0].startswith("weights/.verified/")
+    assert kept[1:] == [f"weights/M/{checkpoint.name}", "weights/weights.lock"] and kept[0].startswith("weights/.verified/")
 
 
 def copy_repo(work: Path) -> None:
@@ -303,16 +304,18 @@ def test_models_and_weights_status_show_missing_present_verified(tmp_path, check
             "weights": {"url": url}, "preprocess": "imagenet_paper"}}}))
         args = ["--configfile", str(override), "--root", str(tmp_path)]
 
-        def status() -> str:
+        def status(column: int = -2) -> str:
+            """The weights column; the last one (-1) says whether the key names the file by its digest."""
             main(["models", *args])
-            return next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tv ")).split()[-1]
+            return next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tv ")).split()[column]
 
-        assert status() == "missing"
+        assert status() == "missing" and status(-1) == "UNLOCKED"
         (tmp_path / "resources/weights/tv").mkdir(parents=True)
         shutil.copy(checkpoint, tmp_path / "resources/weights/tv" / checkpoint.name)
         assert status() == "present"
         assert main(["weights", "pin", *args, "tv"]) == 0
-        assert status() == "verified"
+        assert capsys.readouterr().out.split()[-1] == "verified"  # what `pin` says
+        assert status() == "verified" and status(-1) == "locked"  # `pin` filled config/weights.lock
         main(["weights", "status", *args])
         row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tv "))
         assert "verified" in row and url in row and sha256(checkpoint)[:16] in row
