@@ -1,5 +1,6 @@
 """The `vlgen store` tools on a real store: ls, verify (exit status), gc (lists; deletes only with --yes)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,54 @@ def test_a_bad_config_is_reported_by_name_not_by_traceback(tmp_path):
     out = vlgen("models", "--configfile", str(bad))
     assert out.returncode == 2
     assert "models[1]" in out.stderr and "nope" in out.stderr and "Traceback" not in out.stderr
+
+
+VERSIONED = ["torch", "torchvision", "timm", "open_clip_torch", "transformers", "pillow", "numpy"]
+
+
+def installed(name: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def test_an_entry_records_every_library_version_imported_or_not(tmp_path):
+    """Written by a process that never imports torch, timm, open_clip or transformers."""
+    code = ("import sys, json; from vlgen.store import FeatureStore; import numpy as np; "
+            "s = FeatureStore(sys.argv[1]); w = s.writer({'x': 1}, [0, 1], ['a', 'b'], 2); "
+            "w.append(np.zeros((2, 2), np.float32)); w.finish(); "
+            "print(json.dumps([m for m in ('torch', 'timm', 'open_clip', 'transformers') if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "store")], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+    store = FeatureStore(tmp_path / "store")
+    (key,) = store.keys()
+    assert store.attrs(key)["versions"] == {name: installed(name) for name in VERSIONED}
+    assert installed("torch") is not None and installed("pillow") is not None
+
+
+def set_recorded_versions(store: FeatureStore, key: str, changes: dict) -> None:
+    meta = store.zarr_path(key) / "zarr.json"
+    data = json.loads(meta.read_text())
+    data["attributes"]["versions"].update(changes)
+    meta.write_text(json.dumps(data))
+
+
+def test_ls_long_shows_versions_and_verify_versions_flags_other_ones(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    same = write_entry(store, {"x": 1})
+    other = write_entry(store, {"x": 2})
+    set_recorded_versions(store, other, {"torch": "1.0.0"})
+    out = vlgen("store", "ls", "--long", "--store", str(store.root))
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith(same))
+    assert f"torch={installed('torch')}" in row and f"numpy={installed('numpy')}" in row
+    assert "torch=1.0.0" in next(line for line in out.stdout.splitlines() if line.startswith(other))
+    assert "torch=" not in vlgen("store", "ls", "--store", str(store.root)).stdout
+    assert vlgen("store", "verify", "--store", str(store.root)).returncode == 0  # digests alone: both fine
+    out = vlgen("store", "verify", "--versions", "--store", str(store.root))
+    assert out.returncode == 1 and f"{same}  ok" in out.stdout and "1 ok, 1 bad" in out.stdout
+    assert f"{other}  BAD: made with other versions: torch 1.0.0 (installed: {installed('torch')})" in out.stdout

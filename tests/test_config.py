@@ -101,7 +101,7 @@ def test_two_aliases_share_features(tmp_path):
     {"model_catalog": {"resnet18-random": {"init_seed": 1}}},
     {"model_catalog": {"resnet18-random": {"preprocess": {"size": 36}}}},
     {"model_catalog": {"resnet18-random": {"precision": "bf16"}}},
-    {"extraction": {"version": 2}},
+    {"extraction": {"version": 3}},
     {"extraction": {"resize_backend": "tensor"}},
     {"dataset_catalog": {"digits": {"seed": 1}}},
 ])

@@ -440,7 +440,7 @@ def test_describe_models_lists_the_whole_catalog(tmp_path):
     assert set(rows) == set(config.raw["model_catalog"])
     assert {n for n, r in rows.items() if r["selected"]} == set(config.models)
     assert rows["tv18"] == {"name": "tv18", "selected": False, "family": "vision", "source": "torchvision",
-                            "dim": 512, "preprocess": "40/32 bilinear", "weights": "present"}
+                            "dim": 512, "preprocess": "40/32 bilinear", "weights": "present", "pin": "-"}
     assert rows["tv18-tensor"]["weights"] == "missing" and rows["tv18-tensor"]["preprocess"] == "40/32 bilinear (tensor)"
     assert rows["hub-only"]["dim"] == "?" and rows["hub-only"]["weights"] == "missing"
     for name, row in rows.items():

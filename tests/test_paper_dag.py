@@ -46,12 +46,13 @@ def test_the_paper_run_selects_the_14_models_with_their_families_and_pins(paper)
     assert {m: paper.model_spec(m)["family"] for m in paper.models} == FAMILIES
     assert sorted(paper.text_models) == ["BERT", "CLIP-T", "GPT-2"]
     for model in paper.models:
-        spec = paper.model_payload(model)
-        assert get_source(spec["source"]).check(paper.model_spec(model)) == []
+        spec = paper.model_spec(model)
+        assert get_source(spec["source"]).check(spec) == []
         assert model_pin(model, spec) is not None, f"{model} has no pinned weights"
         hub = spec["weights"].get("hub")  # hub pins name a commit, URL pins a file
         assert (len(spec["weights"]["revision"]) == 40) if hub else spec["weights"]["url"].startswith("http")
-    assert model_pin("CLIP", paper.model_payload("CLIP")) == model_pin("CLIP-T", paper.model_payload("CLIP-T"))
+    assert model_pin("CLIP", paper.model_spec("CLIP")) == model_pin("CLIP-T", paper.model_spec("CLIP-T"))
+    assert paper.model_payload("CLIP")["weights"] == paper.model_payload("CLIP-T")["weights"]
     # the attack head of BiT-M is a second checkpoint, which is not part of any feature key
     assert "classifier" not in paper.model_payload("BiT-M") and len(model_files("BiT-M", paper.model_spec("BiT-M"))) == 2
     assert {paper.model_payload(m).get("token_rule") for m in ("BERT", "GPT-2")} == {"first"}
@@ -110,9 +111,13 @@ def library_transform(tag: str):
 def test_library_mode_resolves_to_the_librarys_own_transform(tag, size, crop, interpolation, stats):
     from vlgen.models.library_preprocess import resolve_preprocess
 
+    import importlib.metadata
+
     resolved = resolve_preprocess({"library": tag, "resize_backend": "pil"})
+    package = {"torchvision": "torchvision", "timm": "timm", "open_clip": "open_clip_torch"}[tag.partition(":")[0]]
     assert resolved == {"size": size, "crop": crop, "interpolation": interpolation, "mean": stats[0],
-                        "std": stats[1], "resize_backend": "pil", "library": tag}
+                        "std": stats[1], "resize_backend": "pil", "library": tag,
+                        "library_version": importlib.metadata.version(package)}
     pixels = np.random.default_rng(0).integers(0, 256, (190, 310, 3), dtype=np.uint8)
     image = Image.fromarray(pixels)
     expected = library_transform(tag)(image)
@@ -141,8 +146,7 @@ def test_dry_run_lists_weights_extraction_and_evaluation_jobs_of_all_14_models(t
     scheduled = set(json.loads(proc.stdout.split("SCHEDULED=")[-1]))
     assert elapsed < 30, f"dry run took {elapsed:.1f} s"
     for model in paper.models:
-        spec = paper.model_payload(model)
-        assert {f.path for f in model_pin(model, spec).files} <= scheduled, model
+        assert {f.path for f in model_pin(model, paper.model_spec(model)).files} <= scheduled, model
         assert {f"results/store/features/{j.key}.json" for j in paper.feature_jobs() if j.model == model} <= scheduled
         evaluations = [p for p in scheduled if p.startswith("results/paper/") and f"/{model}/" in p]
         assert any("/rsa/rdms/" in p for p in evaluations), model

@@ -21,8 +21,8 @@ from helpers.repo import copy_workflow
 from vlgen import download as download_module
 from vlgen.download import ChecksumError, DownloadError
 from vlgen.models.safe_load import NotACheckpointError, UnsafeCheckpointError
-from vlgen.weights import (LOCK_FILE, PinError, WeightFile, fetch, file_status, model_files, model_pin, parse_pin,
-                           pin_problems, read_lock, record_digest)
+from vlgen.weights import (LOCK_FILE, RECORD_FILE, PinError, WeightFile, fetch, file_status, model_files, model_pin,
+                           parse_pin, pin_problems, read_lock, record_digest)
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPER = Path(__file__).parent / "helpers" / "run_snakemake.py"
@@ -108,11 +108,42 @@ def test_first_download_locks_the_digest_and_later_fetches_are_free(tmp_path, ch
         assert file_status(tmp_path, file, read_lock(lock)) == "verified"
         fetch(file, tmp_path, lock, progress=False)
         assert sum(host.hits.values()) == 1
-        assert lock.read_text().startswith("# sha256 of every pinned weights file")
+        assert lock.read_text().startswith("# sha256 of pinned weights files")
         os.utime(local, ns=(0, 0))  # touched (or replaced) since it was verified: not verified any more
         assert file_status(tmp_path, file, read_lock(lock)) == "present"
         fetch(file, tmp_path, lock, progress=False)  # re-verified from the bytes on disk, no download
         assert sum(host.hits.values()) == 1 and file_status(tmp_path, file, read_lock(lock)) == "verified"
+
+
+def test_a_run_records_first_downloads_under_resources_and_refuses_other_bytes_later(tmp_path, checkpoint):
+    """The workflow's download: config/weights.lock is read, never written; a digest it lacks is recorded
+    in resources/weights/weights.lock, and a later download of other bytes stops, naming both digests."""
+    lock, record = tmp_path / LOCK_FILE, tmp_path / RECORD_FILE
+    first = sha256(checkpoint)
+    with serve_weights({checkpoint.name: checkpoint}) as host:
+        file = url_file(host, "files", checkpoint.name)
+        fetch(file, tmp_path, lock, record_path=record, progress=False)
+        assert not lock.exists() and read_lock(record) == {file.location: first}
+        torch.save(torch.nn.Conv2d(3, 5, 3).state_dict(), checkpoint)  # the server now has other bytes
+        (tmp_path / file.path).unlink()
+        with pytest.raises(ChecksumError) as info:
+            fetch(file, tmp_path, lock, record_path=record, progress=False)
+    message = str(info.value)
+    assert f"expected {first} ({record}, recorded at its first download)" in message
+    assert f"got {sha256(checkpoint)}" in message and not (tmp_path / file.path).exists()
+    assert not lock.exists() and read_lock(record) == {file.location: first}
+
+
+def test_the_committed_lock_wins_over_a_first_download_record(tmp_path, checkpoint):
+    lock, record = tmp_path / LOCK_FILE, tmp_path / RECORD_FILE
+    with serve_weights({checkpoint.name: checkpoint}) as host:
+        file = url_file(host, "files", checkpoint.name)
+        record_digest(lock, file.location, sha256(checkpoint))
+        fetch(file, tmp_path, lock, record_path=record, progress=False)
+        assert not record.exists()  # nothing to record: the committed lock covers it
+        record_digest(record, file.location, "e" * 64)
+        with pytest.raises(PinError, match=f"{RECORD_FILE} recorded {'e' * 64}"):
+            fetch(file, tmp_path, lock, record_path=record, progress=False)
 
 
 def test_a_file_left_by_another_source_is_fetched_again(tmp_path, checkpoint):
@@ -248,10 +279,11 @@ def test_vlgen_weights_fetch_is_what_the_rule_runs(tmp_path, checkpoint):
         ok = subprocess.run([*cmd, good.to_json()], cwd=tmp_path, capture_output=True, text=True)
         failed = subprocess.run([*cmd, bad.to_json()], cwd=tmp_path, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert read_lock(tmp_path / LOCK_FILE) == {good.location: sha256(checkpoint)}
+    assert read_lock(tmp_path / RECORD_FILE) == {good.location: sha256(checkpoint)}  # never config/
+    assert not (tmp_path / LOCK_FILE).exists()
     assert failed.returncode != 0 and "HTML page" in failed.stderr
     kept = files_under(tmp_path / "resources")
-    assert kept[1:] == [f"weights/M/{checkpoint.name}"] and kept[0].startswith("weights/.verified/")
+    assert kept[1:] == [f"weights/M/{checkpoint.name}", "weights/weights.lock"] and kept[0].startswith("weights/.verified/")
 
 
 def copy_repo(work: Path) -> None:
@@ -272,16 +304,18 @@ def test_models_and_weights_status_show_missing_present_verified(tmp_path, check
             "weights": {"url": url}, "preprocess": "imagenet_paper"}}}))
         args = ["--configfile", str(override), "--root", str(tmp_path)]
 
-        def status() -> str:
+        def status(column: int = -2) -> str:
+            """The weights column; the last one (-1) says whether the key names the file by its digest."""
             main(["models", *args])
-            return next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tv ")).split()[-1]
+            return next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tv ")).split()[column]
 
-        assert status() == "missing"
+        assert status() == "missing" and status(-1) == "UNLOCKED"
         (tmp_path / "resources/weights/tv").mkdir(parents=True)
         shutil.copy(checkpoint, tmp_path / "resources/weights/tv" / checkpoint.name)
         assert status() == "present"
         assert main(["weights", "pin", *args, "tv"]) == 0
-        assert status() == "verified"
+        assert capsys.readouterr().out.split()[-1] == "verified"  # what `pin` says
+        assert status() == "verified" and status(-1) == "locked"  # `pin` filled config/weights.lock
         main(["weights", "status", *args])
         row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tv "))
         assert "verified" in row and url in row and sha256(checkpoint)[:16] in row
@@ -320,7 +354,8 @@ def test_the_download_rule_feeds_the_extraction(tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     scheduled = json.loads(proc.stdout.split("SCHEDULED=")[-1])
     assert f"resources/weights/tv/{served.name}" in scheduled
-    assert read_lock(work / LOCK_FILE) == {url: sha256(served)}
+    # the run recorded the digest under resources/ and wrote nothing into config/
+    assert read_lock(work / RECORD_FILE) == {url: sha256(served)} and not (work / LOCK_FILE).exists()
     entry = FeatureStore(work / "results" / "store").open(key)
     assert entry.attrs["preprocess"] == {**pre, "resize_backend": "pil"}  # what the features were made with
     from vlgen.data import load_split

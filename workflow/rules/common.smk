@@ -1,5 +1,6 @@
 # Shared helpers: the validated run, its feature keys and paths. Keys are computed from the config
-# alone (no I/O), so a dry run with no weights or data present still shows every job.
+# alone (committed files and a stat-only walk of user-provided data; never resources/), so a dry run
+# with no weights or data present still shows every job.
 import os
 import sys
 from pathlib import Path

@@ -11,6 +11,8 @@ rule extract_features:
         f"{STORE}/features/{{key}}.json",
     params:
         payload=lambda wc: canonical_json(PAYLOADS[wc.key]),
+        # What the data is read with: an image model's key leaves out class names some readers check.
+        dataset=lambda wc: canonical_json(RUN.dataset_payload(DATASET_OF_KEY[wc.key])),
         store=lambda wc, output: Path(output[0]).parent.parent,
         root=lambda wc: RUN.dataset_root(DATASET_OF_KEY[wc.key]),
         weights=lambda wc: WEIGHTS_OPTION[wc.key],
@@ -25,7 +27,8 @@ rule extract_features:
     log:
         "results/logs/extract_features/{key}.log",
     shell:
-        "python -m vlgen extract --payload {params.payload:q} --store {params.store:q} --dataset-root {params.root:q}{params.weights}"
+        "python -m vlgen extract --payload {params.payload:q} --dataset-spec {params.dataset:q} --store {params.store:q}"
+        " --dataset-root {params.root:q}{params.weights}"
         " --expect-key {wildcards.key} --device {resources.device} --batch-size {resources.batch_size}"
         " --workers {resources.workers} --threads {threads} > {log} 2>&1"
 

@@ -22,6 +22,7 @@ rule rsa_rdm:
     params:
         method=lambda wc: asdict(rdm_method(RSA, RUN.is_text_model(wc.model))),
         root=lambda wc: RUN.dataset_root(wc.dataset),
+        dataset=lambda wc: RUN.dataset_payload(wc.dataset),  # class names: an image key leaves them out
         task_version=task_version("rsa"),
     threads: 1
     conda:

@@ -61,6 +61,7 @@ rule transfer_probe_augmented:
         augment=lambda wc: RUN.model_spec(wc.model).get("transfer_augment", True),
         seed=TRANSFER.get("seed", 0),
         root=lambda wc: RUN.dataset_root(wc.dataset),
+        dataset=lambda wc: RUN.dataset_payload(wc.dataset),  # to read with: an image key leaves out class names
         weights=lambda wc: FEATURE_PINS[wc.model].argument if FEATURE_PINS[wc.model] else None,
         task_version=task_version("transfer"),
     resources:

@@ -1,13 +1,15 @@
 # Pinned model weights (vlgen.weights): one download job per file, a local rule since compute nodes
 # often have no internet. URL files go to resources/weights/{model}/, hub files to the shared Hugging
-# Face cache resources/weights/hub/. Each file is verified (digest against the pin and
-# config/weights.lock, safe loading) before it counts; its first digest is recorded in the lock.
+# Face cache resources/weights/hub/. Each file is verified (digest against the pin, the committed
+# config/weights.lock and earlier downloads, safe loading) before it counts; a digest the committed
+# lock lacks is recorded in resources/weights/weights.lock (a run never writes into config/).
 # `snakemake weights` fetches every file of the run (classifier checkpoints included) up front.
 import shlex
 
-from vlgen.weights import LOCK_FILE, model_files, model_pin
+from vlgen.weights import LOCK_FILE, RECORD_FILE, model_files, model_pin
 
 WEIGHTS_LOCK = str(Path(workflow.basedir) / LOCK_FILE)
+WEIGHTS_RECORD = str(Path(workflow.basedir) / RECORD_FILE)
 WEIGHT_FILES = {f.path: f for m in RUN.models for f in model_files(m, RUN.model_spec(m))}
 FEATURE_PINS = {m: model_pin(m, RUN.model_spec(m)) for m in RUN.models}
 # Per extraction: the weights files it waits for, and ` --weights PATH` for `vlgen extract` (the
@@ -24,6 +26,7 @@ rule download_weights:
     params:
         file=lambda wc: WEIGHT_FILES[wc.weights_file].to_json(),
         lock=WEIGHTS_LOCK,
+        record=WEIGHTS_RECORD,
     wildcard_constraints:
         weights_file="|".join(map(re.escape, WEIGHT_FILES)) or "^$",
     localrule: True
@@ -32,7 +35,8 @@ rule download_weights:
     log:
         "results/logs/download_weights/{weights_file}.log",
     shell:
-        "python -m vlgen weights fetch --file {params.file:q} --lock {params.lock:q} > {log} 2>&1"
+        "python -m vlgen weights fetch --file {params.file:q} --lock {params.lock:q} --record {params.record:q}"
+        " > {log} 2>&1"
 
 
 rule weights:

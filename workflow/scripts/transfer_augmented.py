@@ -12,7 +12,7 @@ wc, settings = snakemake.wildcards, snakemake.params.settings
 train = open_manifest(snakemake.input.train)
 test = open_manifest(snakemake.input.test)
 probe, n_train = augmented_probe(
-    test.payload["model"], train.payload["dataset"], snakemake.params.root, n_classes_of(train.labels, test.labels),
+    test.payload["model"], snakemake.params.dataset, snakemake.params.root, n_classes_of(train.labels, test.labels),
     schedule=AdamSchedule.from_config(settings), seed=snakemake.params.seed,
     augmentation=Augmentation.from_config(settings) if snakemake.params.augment else None,
     weights=snakemake.params.weights,

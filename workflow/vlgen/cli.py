@@ -48,6 +48,7 @@ def _names_by_key(configs: list[RunConfig]) -> dict[str, tuple[str, str, str]]:
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_extract(args: argparse.Namespace) -> int:
+    from vlgen.data.fingerprint import StaleDataError
     from vlgen.extract import extract
     from vlgen.keys import content_key
 
@@ -59,8 +60,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    manifest = extract(payload, args.store, args.dataset_root, weights=args.weights, device=args.device,
-                       batch_size=args.batch_size, workers=args.workers, progress=not args.no_progress)
+    dataset_spec = json.loads(args.dataset_spec) if args.dataset_spec else None
+    try:
+        manifest = extract(payload, args.store, args.dataset_root, dataset_spec=dataset_spec, weights=args.weights,
+                           device=args.device, batch_size=args.batch_size, workers=args.workers,
+                           progress=not args.no_progress)
+    except StaleDataError as exc:  # the user's data changed under a built DAG: say so, no traceback
+        print(f"vlgen extract: {exc}", file=sys.stderr)
+        return 1
     print(manifest)
     return 0
 
@@ -79,21 +86,28 @@ def cmd_store_ls(args: argparse.Namespace) -> int:
             payload.get("dataset", {}).get("reader", "?"), payload.get("split", "?")))
         size = sum(p.stat().st_size for d in (store.entry_dir(key), store.partial_dir(key)) if d.exists()
                    for p in d.rglob("*") if p.is_file())
+        versions = attrs.get("versions") or {}
         rows.append({"key": key, "model": model, "dataset": dataset, "split": split, "n": attrs.get("n", "?"),
                      "dim": attrs.get("dim", "?"), "size_MB": f"{size / 1e6:.1f}",
-                     "complete": "yes" if attrs.get("complete") is True else "NO"})
-    print(_table(rows, ["key", "model", "dataset", "split", "n", "dim", "size_MB", "complete"]))
+                     "complete": "yes" if attrs.get("complete") is True else "NO",
+                     "versions": " ".join(f"{k}={v}" for k, v in sorted(versions.items())) or "-"})
+    columns = ["key", "model", "dataset", "split", "n", "dim", "size_MB", "complete"]
+    print(_table(rows, columns + ["versions"] if args.long else columns))
     return 0
 
 
 def cmd_store_verify(args: argparse.Namespace) -> int:
-    from vlgen.store import FeatureStore
+    from vlgen.store import FeatureStore, library_versions, version_differences
 
     store = FeatureStore(_store_root(args))
     keys = args.keys or store.keys()
+    installed = library_versions()
     bad = 0
     for key in keys:
         problems = store.verify(key)
+        if args.versions and not problems:
+            differ = version_differences((store.attrs(key) or {}).get("versions"), installed)
+            problems += [f"made with other versions: {', '.join(differ)}"] if differ else []
         bad += bool(problems)
         print(f"{key}  {'ok' if not problems else 'BAD: ' + '; '.join(problems)}")
     print(f"{len(keys) - bad} ok, {bad} bad")
@@ -161,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--payload", required=True, help="the entry's key payload as JSON")
     p.add_argument("--store", required=True)
     p.add_argument("--dataset-root", required=True)
+    p.add_argument("--dataset-spec", default=None,
+                   help="the dataset's catalog entry as JSON, to read with (default: the payload's)")
     p.add_argument("--weights", default=None)
     p.add_argument("--expect-key", default=None, help="fail unless the payload hashes to this key")
     p.add_argument("--device", default="auto")
@@ -178,8 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = store_sub.add_parser(name, help=text)
         _config_args(p)
         p.add_argument("--store", default=None, help="store root (default: the config's `store`)")
+        if name == "ls":
+            p.add_argument("--long", action="store_true", help="also show the library versions of each entry")
         if name == "verify":
             p.add_argument("keys", nargs="*")
+            p.add_argument("--versions", action="store_true",
+                           help="also flag entries made with other library versions than the installed ones")
         if name == "gc":
             p.add_argument("--yes", action="store_true", help="really delete")
         p.set_defaults(func=func)

@@ -2,8 +2,9 @@
 
 Model and dataset definitions live in catalogs (`config/models/*.yaml`, `config/datasets.yaml`); a
 run config (`config/config.yaml`, `config/demo.yaml`) selects by name. Files merge the way
-Snakemake merges `--configfile`s: dicts recursively, lists and scalars replaced. Nothing here
-touches the disk beyond reading YAML, so keys are cheap to compute at DAG time.
+Snakemake merges `--configfile`s: dicts recursively, lists and scalars replaced. Keys come from
+config alone: the YAML files, the committed config/weights.lock, installed packages' versions (for
+`library` preprocessing) and a stat-only walk of user-provided data folders; never resources/.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from vlgen.data.fingerprint import FINGERPRINT_FIELD
 from vlgen.keys import content_key
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -27,6 +29,11 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schem
 # neither changes a feature.)
 NON_SEMANTIC_MODEL_FIELDS = frozenset({"family", "description", "classifier", "transfer_augment"})
 NON_SEMANTIC_DATASET_FIELDS = frozenset({"root", "description", "mirrors"})
+# Dataset fields image features do not depend on: class names only text models encode, and the counts
+# the check job requires. They stay in text-model keys.
+TEXT_ONLY_DATASET_FIELDS = frozenset({"class_names", "expected"})
+# Every field of an explicit preprocessing (vlgen.preprocess reads them all; none has a default but the backend).
+PREPROCESS_FIELDS = ("size", "crop", "interpolation", "mean", "std")
 TEXT_SPLIT = "classes"
 
 
@@ -77,7 +84,7 @@ def with_defaults(config: Mapping[str, Any], root: str | Path = ".") -> RunConfi
     merged: dict[str, Any] = {}
     for path in default_config_files(root):
         merged = merge(merged, read_yaml(path))
-    return RunConfig.from_dict(merge(merged, config))
+    return RunConfig.from_dict(merge(merged, config), root)
 
 
 def load_config(configfiles: Iterable[str | Path] = (), root: str | Path = ".") -> RunConfig:
@@ -136,14 +143,17 @@ class FeatureJob:
 class RunConfig:
     """A validated run: the selection, the catalogs, and the keys of every feature it needs."""
 
-    def __init__(self, raw: dict[str, Any]):
+    def __init__(self, raw: dict[str, Any], root: str | Path = "."):
         self.raw = raw
+        self.root = Path(root)  # the workflow's directory: config/weights.lock and relative dataset roots
+        self._lock: dict[str, str] | None = None
+        self._fingerprints: dict[str, str] = {}
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> RunConfig:
+    def from_dict(cls, raw: Mapping[str, Any], root: str | Path = ".") -> RunConfig:
         raw = copy.deepcopy(dict(raw))
         validate_schema(raw)
-        config = cls(raw)
+        config = cls(raw, root)
         config._check_references()
         return config
 
@@ -217,30 +227,85 @@ class RunConfig:
 
     # -- keys --------------------------------------------------------------------------------
     def resolved_preprocess(self, model: str) -> dict[str, Any]:
-        spec = self.raw["model_catalog"][model]
-        preprocess = spec.get("preprocess", {})
+        """Every preprocessing field, defaults written in; a `library` entry: its tag, the library's
+        installed version (its config may change between releases) and the backend."""
+        from vlgen.models.library_preprocess import LIBRARY_FIELD, VERSION_FIELD, library_version
+
+        preprocess = self.raw["model_catalog"][model].get("preprocess", {})
         if isinstance(preprocess, str):
             preprocess = self.raw.get("preprocess_presets", {})[preprocess]
-        extraction = self.raw.get("extraction", {})
-        return {"resize_backend": extraction.get("resize_backend", "pil"), **preprocess}
+        resolved = {"resize_backend": self.raw.get("extraction", {}).get("resize_backend", "pil"), **preprocess}
+        if LIBRARY_FIELD in resolved:
+            return {**resolved, VERSION_FIELD: library_version(resolved[LIBRARY_FIELD])}
+        missing = [f for f in PREPROCESS_FIELDS if f not in resolved]
+        if missing:
+            raise ConfigError(f"config field model_catalog.{model}.preprocess: image models need "
+                              f"{', '.join(PREPROCESS_FIELDS)} (or `library`); missing {', '.join(missing)}")
+        return resolved
+
+    def weights_lock(self) -> dict[str, str]:
+        """The committed config/weights.lock (read once; never resources/)."""
+        if self._lock is None:
+            from vlgen.weights import LOCK_FILE, read_lock
+
+            self._lock = read_lock(self.root / LOCK_FILE)
+        return self._lock
+
+    def weights_identity(self, model: str) -> dict[str, Any] | None:
+        """What the model's key holds for its `weights` pin (vlgen.weights.pin_identity); None without one."""
+        from vlgen.weights import PinError, pin_identity
+
+        pin = self.raw["model_catalog"][model].get("weights")
+        if pin is None:
+            return None
+        try:
+            return pin_identity(pin, self.weights_lock())
+        except PinError as exc:
+            raise ConfigError(f"config field model_catalog.{model}.weights: {exc}") from None
 
     def model_payload(self, model: str) -> dict[str, Any]:
+        """The model's part of a key: its source's canonical spelling, the pin's identity, and for
+        image models the full preprocessing and precision."""
+        from vlgen.models.registry import get_source
+
         spec = {k: v for k, v in self.model_spec(model).items() if k not in NON_SEMANTIC_MODEL_FIELDS}
+        spec = get_source(spec["source"]).canonical(spec)
+        if "weights" in spec:
+            spec["weights"] = self.weights_identity(model)
         if self.is_text_model(model):
             spec.pop("preprocess", None)
         else:
             spec["preprocess"] = self.resolved_preprocess(model)
-            spec.setdefault("precision", self.raw.get("extraction", {}).get("precision", "fp32"))
+            if spec.get("precision") is None:
+                spec["precision"] = self.raw.get("extraction", {}).get("precision", "fp32")
         return spec
 
-    def dataset_payload(self, dataset: str) -> dict[str, Any]:
-        return {k: v for k, v in self.dataset_spec(dataset).items() if k not in NON_SEMANTIC_DATASET_FIELDS}
+    def dataset_fingerprint(self, dataset: str) -> str:
+        """Stat-only fingerprint of a user-provided dataset's folder (computed once per config)."""
+        from vlgen.data.fingerprint import tree_fingerprint
+
+        if dataset not in self._fingerprints:
+            self._fingerprints[dataset] = tree_fingerprint(self.root / self.dataset_root(dataset))
+        return self._fingerprints[dataset]
+
+    def dataset_payload(self, dataset: str, text: bool = True) -> dict[str, Any]:
+        """The dataset's part of a key; `text=False` (image models) leaves out TEXT_ONLY_DATASET_FIELDS.
+
+        Data the user provides (readers with `user_provided`) adds the fingerprint of its folder.
+        """
+        from vlgen.data.registry import get_reader
+
+        dropped = NON_SEMANTIC_DATASET_FIELDS | (frozenset() if text else TEXT_ONLY_DATASET_FIELDS)
+        payload = {k: v for k, v in self.dataset_spec(dataset).items() if k not in dropped}
+        if get_reader(payload["reader"]).user_provided:
+            payload[FINGERPRINT_FIELD] = self.dataset_fingerprint(dataset)
+        return payload
 
     def feature_payload(self, model: str, dataset: str, split: str) -> dict[str, Any]:
         return {
             "extractor_version": self.raw.get("extraction", {}).get("version", 1),
             "model": self.model_payload(model),
-            "dataset": self.dataset_payload(dataset),
+            "dataset": self.dataset_payload(dataset, text=self.is_text_model(model)),
             "split": split,
         }
 

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vlgen.data import load_split
+from vlgen.data.fingerprint import check_fingerprint
 from vlgen.data.registry import SplitData, get_reader
 from vlgen.keys import content_key
 from vlgen.models.registry import get_source
@@ -50,10 +51,26 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def reading_spec(payload: dict[str, Any], dataset_spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The dataset spec to read with: the key's own, or a fuller one (an image key leaves out the class
+    names some readers check) that agrees with the key on every field the key holds."""
+    keyed = payload["dataset"]
+    if dataset_spec is None:
+        return keyed
+    differ = sorted(k for k in keyed if dataset_spec.get(k) != keyed[k])
+    if differ:
+        raise ValueError(f"the dataset spec disagrees with the key payload on {', '.join(differ)}")
+    return dataset_spec
+
+
 def extract(payload: dict[str, Any], store_root: str | Path, dataset_root: str | Path, *,
-            weights: str | Path | None = None, device: str = "auto", batch_size: int = 64,
-            workers: int = 0, progress: bool = True) -> Path:
-    """Make sure the store holds the features of `payload`; return the manifest's path."""
+            dataset_spec: dict[str, Any] | None = None, weights: str | Path | None = None, device: str = "auto",
+            batch_size: int = 64, workers: int = 0, progress: bool = True) -> Path:
+    """Make sure the store holds the features of `payload`; return the manifest's path.
+
+    `dataset_spec` is what the dataset is read with (default: the payload's); data whose key holds a
+    fingerprint (user-provided) must still be that copy, or nothing is extracted.
+    """
     store = FeatureStore(store_root)
     key = content_key(payload)
     if store.is_complete(key):
@@ -63,14 +80,16 @@ def extract(payload: dict[str, Any], store_root: str | Path, dataset_root: str |
             return store.write_manifest(key)
         log.warning("entry %s failed verification (%s): recomputing", key, "; ".join(problems))
         store.remove(key)
+    dataset = reading_spec(payload, dataset_spec)
+    check_fingerprint(payload["dataset"], dataset_root)
     device = resolve_device(device)
     source = get_source(payload["model"]["source"])
     weights_path = Path(weights) if weights else None
     if source.modality == "text":
-        _extract_text(store, payload, source, Path(dataset_root), weights_path, device)
+        _extract_text(store, payload, dataset, source, Path(dataset_root), weights_path, device)
     else:
-        _extract_images(store, payload, source, Path(dataset_root), weights_path, device, batch_size, workers,
-                        progress)
+        _extract_images(store, payload, dataset, source, Path(dataset_root), weights_path, device, batch_size,
+                        workers, progress)
     return store.manifest_path(key)
 
 
@@ -81,10 +100,9 @@ def _publish(writer: Any, started: float) -> None:
              writer.resumed_from_row)
 
 
-def _extract_text(store: FeatureStore, payload: dict[str, Any], source: Any, root: Path,
+def _extract_text(store: FeatureStore, payload: dict[str, Any], dataset: dict[str, Any], source: Any, root: Path,
                   weights: Path | None, device: str) -> None:
     started = time.time()
-    dataset = payload["dataset"]
     names = get_reader(dataset["reader"]).class_names(dataset, root)
     model = source.load(payload["model"], weights, device)
     with torch.inference_mode():
@@ -94,12 +112,13 @@ def _extract_text(store: FeatureStore, payload: dict[str, Any], source: Any, roo
         _publish(writer, started)
 
 
-def _extract_images(store: FeatureStore, payload: dict[str, Any], source: Any, root: Path,
-                    weights: Path | None, device: str, batch_size: int, workers: int, progress: bool) -> None:
+def _extract_images(store: FeatureStore, payload: dict[str, Any], dataset: dict[str, Any], source: Any,
+                    root: Path, weights: Path | None, device: str, batch_size: int, workers: int,
+                    progress: bool) -> None:
     from tqdm.auto import tqdm
 
     started = time.time()
-    split = load_split(payload["dataset"], root, payload["split"])
+    split = load_split(dataset, root, payload["split"])
     model = source.load(payload["model"], weights, device)
     dtype = PRECISIONS[payload["model"].get("precision", "fp32")]
     device_type = torch.device(device).type

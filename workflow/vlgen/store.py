@@ -363,19 +363,26 @@ class FeatureWriter:
         return final
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape the numbers, as far as they are already imported."""
-    import importlib.metadata as md
-    import sys
+# The libraries whose versions can change the numbers (distribution names), recorded in every entry.
+VERSIONED = ("torch", "torchvision", "timm", "open_clip_torch", "transformers", "pillow", "numpy")
 
-    names = ["numpy", "zarr", "torch", "torchvision", "timm", "open_clip_torch", "transformers", "vlgen"]
-    modules = {"open_clip_torch": "open_clip"}
-    out = {}
-    for name in names:
-        if name in ("numpy", "zarr", "vlgen") or modules.get(name, name) in sys.modules:
-            try:
-                out[name] = md.version(name)
-            except md.PackageNotFoundError:
-                continue
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of VERSIONED, imported or not (package metadata only); None: not installed."""
+    import importlib.metadata as md
+
+    out: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = None
     return out
 
+
+def version_differences(recorded: dict[str, Any] | None, installed: dict[str, str | None]) -> list[str]:
+    """`name recorded (installed: other)` for each library whose version differs from the installed one."""
+    if not recorded:
+        return ["no library versions recorded"]
+    return [f"{name} {recorded.get(name, 'unrecorded')} (installed: {version})"
+            for name, version in installed.items() if recorded.get(name, "unrecorded") != version]

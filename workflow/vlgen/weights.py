@@ -5,10 +5,14 @@ A catalog entry's `weights` is a pin, one of
     {url: https://...}                                   # no published digest: the lock decides
     {hub: org/name, revision: <40-hex commit>, files: [...], sha256: {file: digest}}
 URL files go to resources/weights/<model>/<file>; hub files to a shared Hugging Face cache
-(resources/weights/hub/, HF's own layout, so CLIP and CLIP-T share one download). The first
-verified download of a file records its full sha256 in config/weights.lock, keyed by where it came
-from (the URL, or hf://repo@revision/file); after that any other content is an error. Neither the
-path nor the lock is in a feature key: the pin is (a lock entry is what the pin meant all along).
+(resources/weights/hub/, HF's own layout, so CLIP and CLIP-T share one download).
+
+Two locks map a file's source (the URL, or hf://repo@revision/file) to its full sha256. The committed
+one, config/weights.lock, is written only by `vlgen weights pin` (a maintainer's step); the workflow
+never writes into config/. A download the committed lock does not cover records its digest in
+resources/weights/weights.lock on first use; after that any other content is an error naming both
+digests. A feature key holds a file's full sha256 when the pin or the committed lock gives one (so a
+file moved to a mirror keeps its key), else its source (`pin_identity`); keys never read resources/.
 
 A file counts as verified only after its digest matched and, for checkpoints, it was read without
 running code (models/safe_load.py): an HTML error page, a truncated archive or a pickle that calls
@@ -38,15 +42,18 @@ log = logging.getLogger("vlgen.weights")
 WEIGHTS_DIR = "resources/weights"
 HUB_CACHE = f"{WEIGHTS_DIR}/hub"
 LOCK_FILE = "config/weights.lock"
+RECORD_FILE = f"{WEIGHTS_DIR}/weights.lock"  # digests of first downloads the committed lock lacks
 HUB_SCHEME = "hf://"
 STAMPS = ".verified"  # under WEIGHTS_DIR: what fetch verified (size, mtime, digest), so status needs no hashing
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
+FULL_SHA256 = 64
 COMMIT_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 # Files that must parse as a checkpoint; others (config.json, vocab.txt) are only checked for HTML.
 CHECKPOINT_SUFFIXES = frozenset({".pt", ".pth", ".tar", ".ckpt", ".bin", ".safetensors", ".pkl"})
-LOCK_HEADER = ("# sha256 of every pinned weights file, recorded by its first verified download\n"
-               "# (`vlgen weights pin` or the download_weights rule). Keyed by source (URL or hf://repo@revision/file).\n"
-               "# A file whose digest differs from its entry here is refused. Commit this file.\n")
+LOCK_HEADER = ("# sha256 of pinned weights files, recorded by their first verified download. Keyed by source\n"
+               "# (URL or hf://repo@revision/file). A file whose digest differs from its entry here is refused.\n"
+               "# config/weights.lock: written by `vlgen weights pin`, committed, part of the feature keys.\n"
+               "# resources/weights/weights.lock: written by the download_weights rule, never in a key.\n")
 
 
 class PinError(ValueError):
@@ -165,6 +172,37 @@ def model_files(model: str, spec: Mapping[str, Any]) -> list[WeightFile]:
     return list(files.values())
 
 
+# -- what a key holds ------------------------------------------------------------------------------
+def file_identity(location: str, published: str | None, locked: str | None) -> dict[str, str]:
+    """A file's full sha256 when the pin or the committed lock gives it (then where it is downloaded from
+    does not matter), else its source and the published digest prefix, if any."""
+    if locked and published and not locked.startswith(published):
+        raise PinError(f"{location}: {LOCK_FILE} says sha256 {locked}, the pin says {published}: fix one")
+    full = locked or (published if published and len(published) == FULL_SHA256 else None)
+    if full:
+        return {"sha256": full}
+    return {"url": location, **({"sha256": published} if published else {})}
+
+
+def pin_identity(pin: Mapping[str, Any], lock: Mapping[str, str]) -> dict[str, Any]:
+    """The key's view of a `weights` pin, with `lock` the committed lock: the files' contents where known.
+
+    Mirrors and the local file name are left out: they say where bytes are, not which bytes.
+    """
+    if "url" in pin:
+        return file_identity(pin["url"], pin.get("sha256"), lock.get(pin["url"]))
+    digests = pin.get("sha256") or {}
+    locations = {name: hub_location(pin["hub"], pin["revision"], name) for name in pin["files"]}
+    return {"files": {name: file_identity(where, digests.get(name), lock.get(where))
+                      for name, where in locations.items()}}
+
+
+def is_locked(identity: Mapping[str, Any]) -> bool:
+    """Whether a `pin_identity` names contents only (every file's full digest), no source."""
+    files = identity.get("files", {"": identity})
+    return all(set(f) == {"sha256"} for f in files.values())
+
+
 # -- the lock --------------------------------------------------------------------------------------
 def read_lock(path: str | Path) -> dict[str, str]:
     path = Path(path)
@@ -174,6 +212,12 @@ def read_lock(path: str | Path) -> dict[str, str]:
     if not isinstance(data, dict):
         raise PinError(f"{path}: must map sources to sha256 digests")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def known_digests(root: str | Path) -> dict[str, str]:
+    """Every digest on record under the workflow `root`: first downloads, overridden by the committed lock."""
+    root = Path(root)
+    return {**read_lock(root / RECORD_FILE), **read_lock(root / LOCK_FILE)}
 
 
 @contextmanager
@@ -216,15 +260,15 @@ def check_content(path: Path, name: str, allowed_globals: tuple[str, ...] = ()) 
         read_checkpoint(path, allowed_globals)
 
 
-def verify(file: WeightFile, path: Path, locked: str | None, stamped: str | None = None) -> str:
-    """The file's sha256 once it matches the lock, the pin (and `stamped`, the digest of this source's
-    last verified download, if given) and passes `check_content`."""
+def verify(file: WeightFile, path: Path, expected: list[tuple[str | None, str]]) -> str:
+    """The file's sha256 once it matches every known digest in `expected` ((digest or None, where it comes
+    from): the locks, this source's last verified download, the pin) and passes `check_content`."""
     from vlgen.download import ChecksumError, file_digest
 
     actual = file_digest(path, "sha256")
-    for expected, where in ((locked, LOCK_FILE), (stamped, "its last verified download"), (file.sha256, "the pin")):
-        if expected and not actual.startswith(expected):
-            raise ChecksumError(f"{file.location} -> {file.path}: checksum mismatch, sha256 expected {expected} "
+    for digest, where in expected:
+        if digest and not actual.startswith(digest):
+            raise ChecksumError(f"{file.location} -> {file.path}: checksum mismatch, sha256 expected {digest} "
                                 f"({where}), got {actual}; the file was deleted")
     check_content(path, file.path, file.allowed_globals)
     return actual
@@ -295,45 +339,56 @@ def _fetch_hub(file: WeightFile, root: Path, endpoint: str | None) -> Path:
 
 
 def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK_FILE, *,
-          endpoint: str | None = None, retries: int = 3, progress: bool = True) -> Path:
-    """Make `file` present and verified under `root`, recording its digest in the lock on first use.
+          record_path: str | Path | None = None, endpoint: str | None = None, retries: int = 3,
+          progress: bool = True) -> Path:
+    """Make `file` present and verified under `root`, recording its digest on first use.
 
-    An existing file is reused (no network) when a digest ties it to this source (the lock, the pin,
-    or this source's last verified download) and it matches; otherwise it is deleted and fetched
-    again. Whatever fails verification is deleted, and the error names the source and both digests.
+    `lock_path` is the committed lock; a digest it lacks is recorded in `record_path` (the workflow's
+    resources/weights/weights.lock), or in `lock_path` itself when None (`vlgen weights pin`).
+    An existing file is reused (no network) when a digest ties it to this source (a lock, the pin, or
+    this source's last verified download) and it matches; otherwise it is deleted and fetched again.
+    Whatever fails verification is deleted, and the error names the source and both digests.
     """
     from vlgen.download import download
 
     root = Path(root)
     dest = root / file.path
-    locked = read_lock(lock_path).get(file.location)
-    if locked and file.sha256 and not locked.startswith(file.sha256):
-        raise PinError(f"{file.location}: {lock_path} says sha256 {locked}, the pin says {file.sha256}: fix one")
+    committed = read_lock(lock_path).get(file.location)
+    recorded = read_lock(record_path).get(file.location) if record_path else None
+    if committed and file.sha256 and not committed.startswith(file.sha256):
+        raise PinError(f"{file.location}: {lock_path} says sha256 {committed}, the pin says {file.sha256}: fix one")
+    if committed and recorded and committed != recorded:
+        raise PinError(f"{file.location}: {lock_path} says sha256 {committed}, but {record_path} recorded {recorded} "
+                       f"at its first download: remove that entry from {record_path} if the committed lock is right")
+    locks = [(committed, LOCK_FILE), (recorded, f"{record_path}, recorded at its first download")]
     digest: dict[str, str] = {}
     stamped = _stamped_digest(root, file)
-    if dest.exists() and not (locked or stamped or file.sha256):
+    if dest.exists() and not (committed or recorded or stamped or file.sha256):
         log.warning("%s exists, but nothing ties it to %s: fetching it again", dest, file.location)
         _remove(dest)
     elif dest.exists():
         try:
-            digest["sha256"] = verify(file, dest, locked, stamped)
+            digest["sha256"] = verify(file, dest, [*locks, (stamped, "its last verified download"),
+                                                   (file.sha256, "the pin")])
             log.info("%s is present and verified", dest)
         except (OSError, ValueError) as exc:  # ChecksumError, NotACheckpointError, UnsafeCheckpointError
             log.warning("%s failed verification (%s): fetching it again", dest, exc)
             _remove(dest)
+    expected = [*locks, (file.sha256, "the pin")]
     if "sha256" not in digest:
         if file.location.startswith(HUB_SCHEME):
             got = _fetch_hub(file, root, endpoint)
             try:
-                digest["sha256"] = verify(file, got, locked)
+                digest["sha256"] = verify(file, got, expected)
             except BaseException:
                 _remove(got)
                 raise
         else:
             download(file.location, dest, retries=retries, progress=progress,
-                     check=lambda part: digest.__setitem__("sha256", verify(file, part, locked)))
-    if locked is None:
-        record_digest(lock_path, file.location, digest["sha256"])
-        log.info("recorded sha256 %s for %s in %s", digest["sha256"], file.location, lock_path)
+                     check=lambda part: digest.__setitem__("sha256", verify(file, part, expected)))
+    if committed is None and recorded is None:
+        target = record_path or lock_path
+        record_digest(target, file.location, digest["sha256"])
+        log.info("recorded sha256 %s for %s in %s", digest["sha256"], file.location, target)
     _write_stamp(root, file, digest["sha256"])
     return dest

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from vlgen.config import RunConfig, load_config
-from vlgen.weights import LOCK_FILE, WeightFile, combined_status, fetch, file_status, model_files, read_lock
+from vlgen.weights import (LOCK_FILE, RECORD_FILE, WeightFile, combined_status, fetch, file_status, known_digests,
+                           model_files)
 
 
 def _catalog_files(config: RunConfig, models: list[str]) -> dict[str, list[WeightFile]]:
@@ -20,12 +21,13 @@ def model_status(config: RunConfig, root: Path, model: str) -> str | None:
     files = model_files(model, config.raw["model_catalog"][model])
     if not files:
         return None
-    lock = read_lock(root / LOCK_FILE)
+    lock = known_digests(root)
     return combined_status([file_status(root, f, lock) for f in files])
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    print(fetch(WeightFile.from_json(args.file), args.root, args.lock, progress=not args.no_progress))
+    print(fetch(WeightFile.from_json(args.file), args.root, args.lock, record_path=args.record,
+                progress=not args.no_progress))
     return 0
 
 
@@ -50,7 +52,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     root = Path(args.root)
     config = load_config(args.configfile, root)
-    lock = read_lock(root / LOCK_FILE)
+    lock = known_digests(root)
     rows: list[dict[str, Any]] = []
     for model, files in _catalog_files(config, sorted(config.raw["model_catalog"])).items():
         rows += [{"model": model, "selected": model in config.models, "status": file_status(root, f, lock),
@@ -68,7 +70,8 @@ def add_parser(sub: Any) -> None:
     p = weights_sub.add_parser("fetch", help="fetch and verify one weights file (the workflow calls this)")
     p.add_argument("--file", required=True, help="the file's pin as JSON")
     p.add_argument("--root", default=".", help="the workflow's directory (resources/ is under it)")
-    p.add_argument("--lock", default=LOCK_FILE)
+    p.add_argument("--lock", default=LOCK_FILE, help="the committed lock (read only)")
+    p.add_argument("--record", default=RECORD_FILE, help="where a digest the lock lacks is recorded")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_fetch)
     p = weights_sub.add_parser("pin", help="fetch and verify the run's weights, filling config/weights.lock")

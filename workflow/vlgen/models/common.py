@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 Features = Callable[["torch.Tensor"], "torch.Tensor"]
 POOLINGS = ("avg", "max", "flatten", "cls", "none")
+DEFAULT_POOLING = "none"  # of a `layer` without `pooling`: its output must already be [B, D]
+DEFAULT_INIT_SEED = 0
 # Fields read by every network-backed image source (timm, torchvision, open_clip).
 NETWORK_FIELDS = ("pretrained", "init_seed", "layer", "pooling", "preprocess", "precision", "weights")
 
@@ -39,6 +41,23 @@ def pretrained_tag(spec: dict[str, Any]) -> str | bool | None:
 
 def weights_kind(spec: dict[str, Any]) -> WeightsKind:
     return "random-init" if pretrained_tag(spec) is None else "pretrained"
+
+
+def canonical_init(spec: dict[str, Any]) -> dict[str, Any]:
+    """`pretrained` false, null and absent are one spelling (null: a seeded random init, whose seed is
+    written in); with pretrained weights the seed changes nothing, so it leaves the key."""
+    out = {**spec, "pretrained": pretrained_tag(spec)}
+    if out["pretrained"] is None:
+        out["init_seed"] = DEFAULT_INIT_SEED if spec.get("init_seed") is None else spec["init_seed"]
+    else:
+        out.pop("init_seed", None)
+    return out
+
+
+def canonical_layer(spec: dict[str, Any]) -> dict[str, Any]:
+    """`layer` null/absent is the model's own feature (no pooling); a layer's pooling is written in."""
+    layer = spec.get("layer")
+    return {**spec, "layer": layer, "pooling": None if layer is None else spec.get("pooling") or DEFAULT_POOLING}
 
 
 def require_local_file(weights: Path | None, what: str, remedy: str) -> Path:
@@ -122,7 +141,7 @@ def layer_features(module: torch.nn.Module, layer: str, pooling: str) -> Feature
 def feature_fn(module: torch.nn.Module, spec: dict[str, Any]) -> Features:
     """The model's own final feature, or a pooled intermediate layer when `layer` is set."""
     layer = spec.get("layer")
-    return module if layer is None else layer_features(module, layer, spec.get("pooling") or "none")
+    return module if layer is None else layer_features(module, layer, spec.get("pooling") or DEFAULT_POOLING)
 
 
 def output_width(features: Features, crop: int, device: Any) -> int:
@@ -194,9 +213,12 @@ class NetworkSource(Source):
     def weights_kind(self, spec: dict[str, Any]) -> WeightsKind:
         return weights_kind(spec)
 
+    def canonical(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return canonical_layer(canonical_init(super().canonical(spec)))
+
     def load(self, spec: dict[str, Any], weights: Path | None, device: str) -> TorchImageModel:
         if pretrained_tag(spec) is None:
-            with seeded(spec.get("init_seed", 0)):
+            with seeded(spec.get("init_seed", DEFAULT_INIT_SEED)):
                 module = self.architecture(spec)
         else:
             module = self.pretrained(spec, require_weights(self.name, spec, weights))

@@ -1,19 +1,24 @@
 """Preprocessing in `library` mode: the library's own pretrained config, resolved at extraction time.
 
 A catalog entry may say `preprocess: {library: "timm:resnetv2_50x1_bit.goog_in21k"}` instead of
-sizes and statistics. The key holds that string (plus the resize backend); the values come from the
-installed library when the model is loaded, and the extractor records them in the store entry.
+sizes and statistics. The key holds that string, the resize backend and the library's installed
+version (a new release may change the config); the values come from the installed library when the
+model is loaded, and the extractor records them in the store entry.
 Resolving at load time keeps timm/open_clip/torchvision out of DAG construction. Only configs that
 our Resize(shorter side) -> CenterCrop -> Normalize pipeline reproduces exactly are accepted.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 from collections.abc import Callable
 from typing import Any
 
 LIBRARY_FIELD = "library"
+VERSION_FIELD = "library_version"
+# The distribution each library's version is read from (its metadata: nothing is imported).
+PACKAGES = {"timm": "timm", "open_clip": "open_clip_torch", "torchvision": "torchvision"}
 
 
 def _timm(tag: str) -> dict[str, Any]:
@@ -60,6 +65,14 @@ RESOLVERS: dict[str, Callable[[str], dict[str, Any]]] = {
     "timm": _timm, "open_clip": _open_clip, "torchvision": _torchvision}
 
 
+def library_version(entry: str) -> str | None:
+    """Installed version of the library an entry such as `timm:<config>` names; None when not installed."""
+    try:
+        return importlib.metadata.version(PACKAGES[entry.partition(":")[0]])
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def library_problems(preprocess: Any) -> list[str]:
     """Config-time check of a library entry (no library import)."""
     if not isinstance(preprocess, dict) or LIBRARY_FIELD not in preprocess:
@@ -77,11 +90,18 @@ def library_problems(preprocess: Any) -> list[str]:
 def resolve_preprocess(preprocess: dict[str, Any]) -> dict[str, Any]:
     """Explicit preprocessing (size, crop, interpolation, mean, std, resize_backend) for any entry.
 
-    Explicit entries come back unchanged; a library entry keeps its `library` string next to the
-    resolved values, so the store records where they came from.
+    Explicit entries come back unchanged; a library entry keeps its `library` string and version next
+    to the resolved values, so the store records where they came from. A key made with another version
+    of the library than the installed one is refused: its values would not be the ones it names.
     """
     if LIBRARY_FIELD not in preprocess:
         return preprocess
-    library, _, tag = preprocess[LIBRARY_FIELD].partition(":")
+    entry = preprocess[LIBRARY_FIELD]
+    installed = library_version(entry)
+    if VERSION_FIELD in preprocess and preprocess[VERSION_FIELD] != installed:
+        raise ValueError(f"preprocess {entry!r}: the key was made with {PACKAGES[entry.partition(':')[0]]} "
+                         f"{preprocess[VERSION_FIELD]}, but {installed} is installed; rebuild the DAG where the "
+                         "extraction runs (or install that version)")
+    library, _, tag = entry.partition(":")
     return {**RESOLVERS[library](tag), "resize_backend": preprocess.get("resize_backend", "pil"),
-            LIBRARY_FIELD: preprocess[LIBRARY_FIELD]}
+            LIBRARY_FIELD: entry, VERSION_FIELD: installed}

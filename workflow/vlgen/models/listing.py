@@ -1,4 +1,5 @@
-"""Rows for `vlgen models`: every catalog entry, its feature width, preprocessing and weights status."""
+"""Rows for `vlgen models`: every catalog entry, its feature width, preprocessing, weights status and
+whether its key names the weights by content (`locked`) or only by where they come from (`UNLOCKED`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ def weights_status(spec: dict[str, Any], weights_file: Path | None) -> str:
     return "present" if weights_file is not None and weights_file.exists() else "missing"
 
 
+def pin_state(identity: dict[str, Any] | None) -> str:
+    """`locked` (the key holds every file's full sha256), `UNLOCKED` (a source: fill config/weights.lock
+    with `vlgen weights pin`), `-` (no pin)."""
+    from vlgen.weights import is_locked
+
+    if identity is None:
+        return "-"
+    return "locked" if is_locked(identity) else "UNLOCKED"
+
+
 def describe_models(config: RunConfig,
                     weights_for: Callable[[str], Path | None] = _no_weights,
                     weights_state: Callable[[str], str | None] = lambda model: None) -> list[dict[str, Any]]:
@@ -56,7 +67,10 @@ def describe_models(config: RunConfig,
     selected = set(config.models)
     rows = []
     for name in sorted(config.raw["model_catalog"]):
-        spec = config.model_payload(name)
+        # The key payload, with the pin itself rather than its identity: a pinned model's width is read
+        # from where its files are.
+        pin = config.model_spec(name).get("weights")
+        spec = {**config.model_payload(name), **({"weights": pin} if pin else {})}
         rows.append({
             "name": name,
             "selected": name in selected,
@@ -65,5 +79,6 @@ def describe_models(config: RunConfig,
             "dim": _dim(spec),
             "preprocess": preprocess_summary(spec.get("preprocess")),
             "weights": weights_state(name) or weights_status(spec, weights_for(name)),
+            "pin": pin_state(config.weights_identity(name)),
         })
     return rows

@@ -8,6 +8,7 @@ Sources register themselves with `@register_source`; adding a source is adding o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -49,6 +50,17 @@ class Source(ABC):
     # The other fields the source reads; None accepts anything. A field the source ignores would still
     # enter the key (and hide a typo or a misplaced setting), so declared sources report it.
     optional: ClassVar[tuple[str, ...] | None] = None
+    # The value `load` uses when a field is absent (or null). `canonical` writes them into the key
+    # payload, so `token_rule: mean` and no token_rule share a key, and a changed default changes keys.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def canonical(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The entry with every default written in: one spelling per model, what the key hashes."""
+        filled = dict(spec)
+        for field, value in self.defaults.items():
+            if filled.get(field) is None:
+                filled[field] = value
+        return filled
 
     def check(self, spec: dict[str, Any]) -> list[str]:
         """Problems with a catalog entry, phrased with the field name; empty when fine."""

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlgen.models.architectures import Architecture
 from vlgen.models.checkpoint_formats import FORMATS, get_format
-from vlgen.models.common import NetworkSource, TorchImageModel, feature_fn, require_local_file, seeded
+from vlgen.models.common import (NetworkSource, TorchImageModel, canonical_layer, feature_fn, require_local_file,
+                                 seeded)
 from vlgen.models.library_preprocess import library_problems
 from vlgen.models.registry import WeightsKind, register_source
 
@@ -76,6 +77,9 @@ class CheckpointSource(NetworkSource):
 
     def weights_kind(self, spec: dict[str, Any]) -> WeightsKind:
         return "pretrained"
+
+    def canonical(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return canonical_layer(spec)  # no `pretrained`/`init_seed`: the checkpoint is the weights
 
     def architecture(self, spec: dict[str, Any]) -> torch.nn.Module:
         arch = Architecture.parse(spec["architecture"])

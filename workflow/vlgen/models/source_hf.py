@@ -97,6 +97,7 @@ class HFSource(Source):
     modality: ClassVar = "text"
     required: ClassVar = ("name",)
     optional: ClassVar = ("template", "token_rule", "weights", "preprocess")
+    defaults: ClassVar = {"template": DEFAULT_TEMPLATE, "token_rule": DEFAULT_TOKEN_RULE}
 
     def check(self, spec: dict[str, Any]) -> list[str]:
         problems = super().check(spec) + template_problems(spec) + token_rule_problems(spec, tuple(TOKEN_RULES))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import torch
 
 OPEN_CLIP_FIELDS = ("image_size",)
+OPEN_CLIP_DEFAULTS = {"image_size": None}  # null: the size the model config was built for
 
 
 def create_clip(spec: dict[str, Any], weights: Path | None) -> torch.nn.Module:
@@ -44,6 +45,7 @@ class OpenClipSource(NetworkSource):
 
     name: ClassVar = "open_clip"
     optional: ClassVar = NetworkSource.optional + OPEN_CLIP_FIELDS
+    defaults: ClassVar = OPEN_CLIP_DEFAULTS
 
     def check(self, spec: dict[str, Any]) -> list[str]:
         return super().check(spec) + open_clip_problems(spec)

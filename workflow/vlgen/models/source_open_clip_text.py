@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from vlgen.models.common import (DEFAULT_TEMPLATE, fill_template, pretrained_tag, require_weights, seeded,
-                                 template_problems, token_rule_problems, weights_kind)
+from vlgen.models.common import (DEFAULT_INIT_SEED, DEFAULT_TEMPLATE, canonical_init, fill_template, pretrained_tag,
+                                 require_weights, seeded, template_problems, token_rule_problems, weights_kind)
 from vlgen.models.registry import Source, TextFeatureModel, WeightsKind, register_source
-from vlgen.models.source_open_clip import OPEN_CLIP_FIELDS, create_clip, open_clip_problems
+from vlgen.models.source_open_clip import OPEN_CLIP_DEFAULTS, OPEN_CLIP_FIELDS, create_clip, open_clip_problems
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
+TOKEN_RULE = "eot"  # the only one: CLIP's text feature is the end-of-text token
 BATCH = 256  # sentences per encode_text call; rows are independent (fixed 77-token context)
 
 
@@ -46,19 +47,23 @@ class OpenClipTextSource(Source):
     required: ClassVar = ("name",)
     optional: ClassVar = ("pretrained", "init_seed", "template", "token_rule", "weights", "preprocess") \
         + OPEN_CLIP_FIELDS
+    defaults: ClassVar = {"template": DEFAULT_TEMPLATE, "token_rule": TOKEN_RULE, **OPEN_CLIP_DEFAULTS}
 
     def check(self, spec: dict[str, Any]) -> list[str]:
         return (super().check(spec) + open_clip_problems(spec) + template_problems(spec)
-                + token_rule_problems(spec, ("eot",)))
+                + token_rule_problems(spec, (TOKEN_RULE,)))
 
     def weights_kind(self, spec: dict[str, Any]) -> WeightsKind:
         return weights_kind(spec)
+
+    def canonical(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return canonical_init(super().canonical(spec))
 
     def load(self, spec: dict[str, Any], weights: Path | None, device: str) -> OpenClipTextModel:
         import open_clip
 
         if pretrained_tag(spec) is None:
-            with seeded(spec.get("init_seed", 0)):
+            with seeded(spec.get("init_seed", DEFAULT_INIT_SEED)):
                 model = create_clip(spec, None)
         else:
             model = create_clip(spec, require_weights(self.name, spec, weights))
