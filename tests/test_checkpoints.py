@@ -270,6 +270,10 @@ def test_allowed_globals_extend_the_allowlist_for_one_format_only(tmp_path):
     torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}, path)
     with pytest.raises(UnsafeCheckpointError, match=r"argparse\.Namespace"):
         read_checkpoint(path)
+    both = tmp_path / "args_and_code.pth"
+    torch.save({"args": argparse.Namespace(lr=0.1), "payload": RunsCode(tmp_path / "ran")}, both)
+    with pytest.raises(UnsafeCheckpointError, match=r"the global\(s\) posix\.system, which"):  # not the allowed one
+        read_checkpoint(both, ("argparse.Namespace",))
     loaded = read_checkpoint(path, ("argparse.Namespace",))
     assert loaded["args"].lr == 0.1 and torch.equal(loaded["w"], torch.ones(2))
     with pytest.raises(UnsafeCheckpointError):  # the extension does not outlive the call
@@ -404,7 +408,8 @@ def test_a_layout_no_rule_maps_lists_keys_and_the_prefix_renames_that_would_fix_
         icmlm.load_into(net, icmlm.map_keys(stored, "i.pth"), "i.pth", stored=list(stored))
     message = str(info.value)
     assert "missing keys: bn1.bias, bn1.running_mean" in message and "(265 in all)" in message  # no num_batches_tracked
-    assert "unexpected keys: backbone.bn1.bias, backbone.bn1.num_batches_tracked" in message and "(318 in all)" in message
+    assert "unexpected keys: backbone.bn1.bias, backbone.bn1.num_batches_tracked" in message
+    assert "(318 in all)" in message
     assert "prefix renames that would fix 318 of the unexpected keys (the format's key_map): 'backbone.' -> '' " \
            "(318 keys)" in message
     assert "sets 0 of the architecture's 318 keys (none: such a model keeps its random initialisation)" in message
@@ -420,8 +425,10 @@ def test_a_layout_no_rule_maps_lists_keys_and_the_prefix_renames_that_would_fix_
 # -- the timm source with a local file ------------------------------------------------------------------
 @pytest.mark.slow
 def test_timm_source_reads_a_bit_safetensors_file_from_a_timm_hub_repo(tmp_path):
-    """resnetv2_50x1_bit.goog_in21k sets custom_load (timm would np.load a Google .npz); the file every timm
-    hub repo ships is model.safetensors in timm's key names. A small random head stands in for 21,843 rows."""
+    """resnetv2_50x1_bit.goog_in21k sets custom_load (timm versions that keep it for a `file` overlay np.load a
+    Google .npz); the file every timm hub repo ships is model.safetensors in timm's key names. A small random
+    head stands in for 21,843 rows. Every key is checked: timm itself loads with strict=False once it drops
+    a classifier, so a file short of a layer would keep that layer's random weights."""
     import timm
     from safetensors.torch import save_file
 
@@ -437,3 +444,7 @@ def test_timm_source_reads_a_bit_safetensors_file_from_a_timm_hub_repo(tmp_path)
         expected = net.forward_head(net.forward_features(x), pre_logits=True)
         torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-4)
     assert model.dim == 2048
+    short = {k: v for k, v in net.state_dict().items() if k != "stages.3.blocks.2.conv3.weight"}
+    save_file(short, tmp_path / "short.safetensors")
+    with pytest.raises(CheckpointKeyError, match=r"missing keys: stages\.3\.blocks\.2\.conv3\.weight"):
+        get_source("timm").load(spec, tmp_path / "short.safetensors", "cpu")

@@ -359,12 +359,14 @@ def test_when_every_mirror_fails_the_error_says_what_each_did(tmp_path, checkpoi
     assert any("mirrors[0]" in p for p in pin_problems({"url": urls[0], "mirrors": ["ftp://h/x.pth"]}))
 
 
-def test_an_intact_file_the_allowlist_refuses_is_kept_and_reported_as_unsafe_not_damaged(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_an_intact_file_the_allowlist_refuses_is_kept_and_reported_as_unsafe_not_damaged(tmp_path, legacy):
     """A numpy scalar's dtype build is refused ("Can only build ... Float64DType"): that is no damage, so
     the file placed at its path stays (to be allowed, not downloaded again) and nothing is locked."""
     path = tmp_path / "resources/weights/M/model.pth"
     path.parent.mkdir(parents=True)
-    torch.save({"cnn": torch.nn.Conv2d(3, 4, 3).state_dict(), "best_acc": np.float64(0.5)}, path)
+    torch.save({"cnn": torch.nn.Conv2d(3, 4, 3).state_dict(), "best_acc": np.float64(0.5)}, path,
+               _use_new_zipfile_serialization=not legacy)
     file = WeightFile("https://example.invalid/model.pth", "resources/weights/M/model.pth", sha256(path),
                       ("numpy._core.multiarray.scalar", "numpy.dtype"))
     before = path.read_bytes()

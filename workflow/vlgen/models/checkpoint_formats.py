@@ -132,7 +132,8 @@ class CheckpointFormat:
         wanted = [k for k in module.state_dict() if self.provides(k)]
         hits = len(set(wanted) & set(stored))
         verdict = " (none: such a model keeps its random initialisation)" if hits == 0 else ""
-        return f"a strict=False load of the keys as stored sets {hits} of the architecture's {len(wanted)} keys{verdict}"
+        return (f"a strict=False load of the keys as stored sets {hits} of the architecture's {len(wanted)} "
+                f"keys{verdict}")
 
     def load_into(self, module: torch.nn.Module, state: dict[str, torch.Tensor], source: str,
                   stored: Collection[str] | None = None) -> None:

@@ -111,14 +111,16 @@ def read_checkpoint(path: str | Path, allowed_globals: Iterable[str] = ()) -> An
         from safetensors.torch import load_file
 
         return load_file(path, device="cpu")
+    allowed = resolve_globals(allowed_globals)
     try:
-        with torch.serialization.safe_globals(resolve_globals(allowed_globals)):
+        with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refusal = _refusal(exc)
         if refusal is None:
             raise NotACheckpointError(f"{path}: not a readable {kind} checkpoint ({str(exc).splitlines()[0]})") from exc
-        names = _unsafe_globals(path, exc) if "GLOBAL" in refusal else []
+        allowed_names = {name for _, name in allowed}
+        names = [n for n in _unsafe_globals(path, exc) if n not in allowed_names] if "GLOBAL" in refusal else []
         why = (f"the pickle needs the global(s) {', '.join(names)}, which are not on the allowlist" if names
                else f"the weights-only unpickler says: {refusal}")
         raise UnsafeCheckpointError(
