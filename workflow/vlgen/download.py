@@ -166,5 +166,6 @@ def download_first(urls: Sequence[str], dest: str | Path, **options: Any) -> Pat
             return download(url, dest, **options)
         except DownloadError as exc:
             failures.append(exc)
+            log.warning("%s", exc)
     kind = ChecksumError if failures and all(isinstance(e, ChecksumError) for e in failures) else DownloadError
     raise kind(f"cannot get {dest}: " + ("; ".join(map(str, failures)) or "no URL to download from"))

@@ -317,7 +317,8 @@ def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK
 
     An existing file is reused (no network) when a digest ties it to this source (the lock, the pin,
     or this source's last verified download) and it matches; otherwise it is deleted and fetched
-    again. Whatever fails verification is deleted, and the error names the source and both digests.
+    again. Whatever fails verification is deleted, and the error names the source and both digests;
+    a pickle the allowlist refuses is intact and kept (the error says what it needs).
     """
     from vlgen.download import download_first
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,8 +65,7 @@ def prefix_renames(unexpected: Mapping[str, tuple[int, ...]], missing: Mapping[s
     by_tail: dict[tuple[str, tuple[int, ...]], list[str]] = {}
     for key, shape in missing.items():
         by_tail.setdefault((key.rpartition(".")[2], shape), []).append(key)
-    votes: Counter[tuple[str, str]] = Counter()
-    fixes: dict[tuple[str, str], set[str]] = {}
+    fixes: dict[tuple[str, str], set[str]] = {}  # a rename maps a key to one target: a set counts the fixes
     for key, shape in unexpected.items():
         parts = key.split(".")
         for target in by_tail.get((parts[-1], shape), ()):
@@ -77,11 +75,10 @@ def prefix_renames(unexpected: Mapping[str, tuple[int, ...]], missing: Mapping[s
                 common += 1
             old, new = ".".join(parts[:-common]), ".".join(other[:-common])
             rule = (old + "." if old else "", new + "." if new else "")
-            votes[rule] += 1
             fixes.setdefault(rule, set()).add(key)
     chosen, fixed = [], set()
-    for rule, _ in sorted(votes.items(), key=lambda item: (-item[1], item[0])):
-        gained = fixes[rule] - fixed
+    for rule, keys in sorted(fixes.items(), key=lambda item: (-len(item[1]), item[0])):
+        gained = keys - fixed
         if gained:
             chosen.append((*rule, len(gained)))
             fixed |= gained
