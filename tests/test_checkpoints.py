@@ -226,12 +226,13 @@ def test_missing_and_unexpected_keys_are_listed(resnet50, tmp_path):
 def test_keys_outside_the_prefix_are_errors_unless_declared_dropped(resnet50, tmp_path):
     state = {f"module.model.{k}": v for k, v in resnet50.state_dict().items()}
     madry = get_format("madry")
-    mapped = madry.state_dict({"model": {**state, "module.attacker.model.fc.bias": torch.zeros(1000)}}, "m.pt")
+    checkpoint = {"model": {**state, "module.attacker.model.fc.bias": torch.zeros(1000)}}
+    mapped = madry.map_keys(madry.stored_state(checkpoint, "m.pt"), "m.pt")
     assert mapped.keys() == resnet50.state_dict().keys()
     with pytest.raises(CheckpointKeyError, match=r"without the prefix 'module.model.': module.extra.weight"):
-        madry.state_dict({"model": {**state, "module.extra.weight": torch.zeros(1)}}, "m.pt")
+        madry.map_keys({**state, "module.extra.weight": torch.zeros(1)}, "m.pt")
     with pytest.raises(CheckpointKeyError, match=r"expects the state dict under \['model'\], found \['state_dict'\]"):
-        madry.state_dict({"state_dict": state}, "m.pt")
+        madry.stored_state({"state_dict": state}, "m.pt")
 
 
 def test_a_wrong_shape_names_the_key(resnet50):
@@ -269,7 +270,181 @@ def test_allowed_globals_extend_the_allowlist_for_one_format_only(tmp_path):
     torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}, path)
     with pytest.raises(UnsafeCheckpointError, match=r"argparse\.Namespace"):
         read_checkpoint(path)
+    both = tmp_path / "args_and_code.pth"
+    torch.save({"args": argparse.Namespace(lr=0.1), "payload": RunsCode(tmp_path / "ran")}, both)
+    with pytest.raises(UnsafeCheckpointError, match=r"the global\(s\) posix\.system, which"):  # not the allowed one
+        read_checkpoint(both, ("argparse.Namespace",))
     loaded = read_checkpoint(path, ("argparse.Namespace",))
     assert loaded["args"].lr == 0.1 and torch.equal(loaded["w"], torch.ones(2))
     with pytest.raises(UnsafeCheckpointError):  # the extension does not outlive the call
         read_checkpoint(path)
+
+
+# -- files written by numpy 1.x, refusals that are not a global ---------------------------------------
+def numpy1_pickle_module():
+    """A pickle module whose Pickler spells numpy's scalar the way numpy 1.x did (`numpy.core.multiarray`)."""
+    import pickle
+    import types
+
+    import numpy as np
+
+    scalar = np._core.multiarray.scalar
+
+    class Numpy1Pickler(pickle._Pickler):
+        def save_global(self, obj, name=None):
+            if obj is scalar:
+                self.write(pickle.GLOBAL + b"numpy.core.multiarray\nscalar\n")
+                self.memoize(obj)
+                return
+            super().save_global(obj, name)
+
+    module = types.ModuleType("numpy1_pickle")
+    module.Pickler, module.Unpickler, module.load = Numpy1Pickler, pickle.Unpickler, pickle.load
+    module.dump = lambda obj, fh, protocol: Numpy1Pickler(fh, protocol).dump(obj)  # the legacy format's header
+    return module
+
+
+def pickled_names(path: Path) -> bytes:
+    """The pickle bytes of a checkpoint (zip: its data.pkl; legacy: the whole file)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_numpy_1_pickle_loads_under_the_old_and_the_new_name_of_its_globals(tmp_path, legacy):
+    import numpy as np
+
+    from vlgen.models.checkpoint_formats import NUMPY_SCALARS
+
+    path = tmp_path / "numpy1.pth"
+    torch.save({"w": torch.arange(3.0), "best_acc": np.float64(71.25)}, path, pickle_module=numpy1_pickle_module(),
+               _use_new_zipfile_serialization=not legacy)
+    assert b"numpy.core.multiarray\nscalar" in pickled_names(path) and b"numpy._core" not in pickled_names(path)
+    with pytest.raises(UnsafeCheckpointError, match=r"numpy\.core\.multiarray\.scalar"):
+        read_checkpoint(path)
+    old_names = ("numpy.core.multiarray.scalar", "numpy.dtype", "numpy.dtypes.Float64DType")
+    for names in (NUMPY_SCALARS, old_names):
+        loaded = read_checkpoint(path, names)
+        assert type(loaded["best_acc"]) is np.float64 and loaded["best_acc"] == 71.25
+        assert torch.equal(loaded["w"], torch.arange(3.0))
+
+
+def test_a_refusal_that_names_no_global_is_unsafe_with_the_unpicklers_words_not_damage(tmp_path):
+    """numpy.dtype builds a Float64DType: torch refuses the build ("Can only build"), naming no GLOBAL."""
+    import numpy as np
+
+    path = tmp_path / "numpy2.pth"
+    torch.save({"w": torch.ones(2), "best_acc": np.float64(0.5)}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        read_checkpoint(path, ("numpy._core.multiarray.scalar", "numpy.dtype"))
+    message = str(info.value)
+    assert "Can only build" in message and "numpy.dtypes.Float64DType" in message and str(path) in message
+    assert read_checkpoint(path, ("numpy._core.multiarray.scalar", "numpy.dtype", "numpy.dtypes.Float64DType"))[
+        "best_acc"] == 0.5
+
+
+# -- VirTex: both published layouts ---------------------------------------------------------------------
+def test_virtex_reads_the_current_plain_file_and_the_v0_9_model_entry(resnet50):
+    fmt = get_format("virtex")
+    state = without_fc(resnet50.state_dict())
+    for checkpoint in (state, {"model": state}):  # hubconf.py since 2021-04-27; until 2021-03-02
+        assert fmt.map_keys(fmt.stored_state(checkpoint, "v.pth"), "v.pth") == state
+    with pytest.raises(CheckpointKeyError, match=r"under \['model'\] or the top level, found Tensor"):
+        fmt.stored_state(torch.zeros(1), "v.pth")
+
+
+# -- ICMLM: an unknown layout --------------------------------------------------------------------------
+def sequential_state(resnet):
+    """What nn.Sequential(*list(resnet.children())[:-2]).state_dict() stores: children numbered 0..7."""
+    return torch.nn.Sequential(*list(resnet.children())[:-2]).state_dict()
+
+
+ICMLM_LAYOUTS = {
+    "torchvision": lambda net: without_fc(net.state_dict()),
+    "dataparallel": lambda net: {f"module.{k}": v for k, v in without_fc(net.state_dict()).items()},
+    "sequential": sequential_state,
+    "dataparallel-sequential": lambda net: {f"module.{k}": v for k, v in sequential_state(net).items()},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", list(ICMLM_LAYOUTS))
+def test_icmlm_layouts_load_and_report_what_the_authors_strict_false_load_set(layout, resnet50, tmp_path, caplog):
+    """The file as a training script saves it: the CNN under 'cnn', its args (argparse.Namespace) and a numpy
+    1.x float64 beside it. Every layout loads exactly; the log says how many keys a strict=False load of the
+    keys as stored would have set (318 = ResNet-50 without fc; 0 = the authors' model kept its random init)."""
+    import argparse
+    import logging
+
+    import numpy as np
+
+    path = tmp_path / "icmlm.pth"
+    torch.save({"cnn": ICMLM_LAYOUTS[layout](resnet50), "args": argparse.Namespace(arch="resnet50", lr=0.1),
+                "best_map": np.float64(0.25), "epoch": 5}, path, pickle_module=numpy1_pickle_module())
+    spec = {"source": "checkpoint", "architecture": "torchvision/resnet50", "format": "icmlm",
+            "weights": {"url": "https://example.invalid/icmlm.pth"}, "preprocess": preprocess()}
+    with caplog.at_level(logging.INFO, logger="vlgen.checkpoints"):
+        model = get_source("checkpoint").load(spec, path, "cpu")
+    expected = without_fc(resnet50.state_dict())
+    assert all(torch.equal(model.module.state_dict()[k], v) for k, v in expected.items())
+    x = images()
+    with torch.inference_mode():
+        reference = torch.flatten(resnet50.avgpool(torch.nn.Sequential(*list(resnet50.children())[:-2])(x)), 1)
+        torch.testing.assert_close(model(x), reference, rtol=1e-4, atol=1e-4)
+    matched = 318 if layout == "torchvision" else 0
+    assert f"sets {matched} of the architecture's 318 keys" in caplog.text
+    assert ("random initialisation" in caplog.text) == (matched == 0)
+
+
+def test_a_layout_no_rule_maps_lists_keys_and_the_prefix_renames_that_would_fix_them(resnet50):
+    net = torchvision.models.resnet50()
+    icmlm = get_format("icmlm")
+    stored = {f"backbone.{k}": v for k, v in without_fc(resnet50.state_dict()).items()}
+    with pytest.raises(CheckpointKeyError) as info:
+        icmlm.load_into(net, icmlm.map_keys(stored, "i.pth"), "i.pth", stored=list(stored))
+    message = str(info.value)
+    assert "missing keys: bn1.bias, bn1.running_mean" in message and "(265 in all)" in message  # no num_batches_tracked
+    assert "unexpected keys: backbone.bn1.bias, backbone.bn1.num_batches_tracked" in message
+    assert "(318 in all)" in message
+    assert "prefix renames that would fix 318 of the unexpected keys (the format's key_map): 'backbone.' -> '' " \
+           "(318 keys)" in message
+    assert "sets 0 of the architecture's 318 keys (none: such a model keeps its random initialisation)" in message
+    # Sequential numbering under a format without the mapping: the renames found are exactly the children's names
+    sequential = sequential_state(resnet50)
+    with pytest.raises(CheckpointKeyError) as info:
+        get_format("state_dict").load_into(net, dict(sequential), "s.pth")
+    suggested = str(info.value).split("key_map): ")[1]
+    assert suggested == ("'6.' -> 'layer3.' (114 keys), '5.' -> 'layer2.' (78 keys), '4.' -> 'layer1.' (60 keys), "
+                         "'7.' -> 'layer4.' (60 keys), '1.' -> 'bn1.' (5 keys), '0.' -> 'conv1.' (1 keys)")
+
+
+# -- the timm source with a local file ------------------------------------------------------------------
+@pytest.mark.slow
+def test_timm_source_reads_a_bit_safetensors_file_from_a_timm_hub_repo(tmp_path):
+    """resnetv2_50x1_bit.goog_in21k sets custom_load (timm versions that keep it for a `file` overlay np.load a
+    Google .npz); the file every timm hub repo ships is model.safetensors in timm's key names. A small random
+    head stands in for 21,843 rows. Every key is checked: timm itself loads with strict=False once it drops
+    a classifier, so a file short of a layer would keep that layer's random weights."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(7)
+    net = timm.create_model("resnetv2_50x1_bit", num_classes=21).eval()
+    assert timm.create_model("resnetv2_50x1_bit.goog_in21k", pretrained=False).pretrained_cfg["custom_load"]
+    save_file(net.state_dict(), tmp_path / "model.safetensors")
+    spec = {"source": "timm", "name": "resnetv2_50x1_bit", "pretrained": "goog_in21k",
+            "preprocess": preprocess(mean=[0.5] * 3, std=[0.5] * 3)}
+    model = get_source("timm").load(spec, tmp_path / "model.safetensors", "cpu")
+    x = images()
+    with torch.inference_mode():
+        expected = net.forward_head(net.forward_features(x), pre_logits=True)
+        torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-4)
+    assert model.dim == 2048
+    short = {k: v for k, v in net.state_dict().items() if k != "stages.3.blocks.2.conv3.weight"}
+    save_file(short, tmp_path / "short.safetensors")
+    with pytest.raises(CheckpointKeyError, match=r"missing keys: stages\.3\.blocks\.2\.conv3\.weight"):
+        get_source("timm").load(spec, tmp_path / "short.safetensors", "cpu")

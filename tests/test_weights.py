@@ -367,3 +367,72 @@ def test_the_download_rule_feeds_the_extraction(tmp_path):
     net.fc = torch.nn.Identity()
     with torch.inference_mode():
         np.testing.assert_allclose(entry.features[:4], net(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+# -- mirrors, refusals that keep the file, unverified digests (issue 18) ------------------------------
+def test_mirrors_are_tried_in_order_and_the_lock_stays_keyed_by_the_pinned_url(tmp_path, checkpoint):
+    """The first URL answers with a login page (what a moved Dropbox link does), the mirror with the file."""
+    lock = tmp_path / LOCK_FILE
+    with serve_weights({checkpoint.name: checkpoint}) as host:
+        primary, mirror = f"{host.url}/html/{checkpoint.name}", f"{host.url}/files/{checkpoint.name}"
+        (file,) = model_pin("M", {"weights": {"url": primary, "mirrors": [mirror]}}).files
+        assert WeightFile.from_json(file.to_json()) == file and file.mirrors == (mirror,)
+        local = fetch(file, tmp_path, lock, progress=False)
+        assert host.hits == {f"/html/{checkpoint.name}": 1, f"/files/{checkpoint.name}": 1}
+    assert local.read_bytes() == checkpoint.read_bytes() and read_lock(lock) == {primary: sha256(checkpoint)}
+
+
+def test_when_every_mirror_fails_the_error_says_what_each_did(tmp_path, checkpoint):
+    with serve_weights({checkpoint.name: checkpoint}) as host:
+        urls = [f"{host.url}/html/{checkpoint.name}", f"{host.url}/files/gone.pth"]
+        (file,) = model_pin("M", {"weights": {"url": urls[0], "mirrors": urls[1:]}}).files
+        with pytest.raises(DownloadError) as info:
+            fetch(file, tmp_path, tmp_path / LOCK_FILE, progress=False)
+    message = str(info.value)
+    assert f"{urls[0]} returned an HTML page" in message and f"{urls[1]}: HTTP 404" in message
+    assert files_under(tmp_path / "resources") == []
+    assert any("mirrors[0]" in p for p in pin_problems({"url": urls[0], "mirrors": ["ftp://h/x.pth"]}))
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_an_intact_file_the_allowlist_refuses_is_kept_and_reported_as_unsafe_not_damaged(tmp_path, legacy):
+    """A numpy scalar's dtype build is refused ("Can only build ... Float64DType"): that is no damage, so
+    the file placed at its path stays (to be allowed, not downloaded again) and nothing is locked."""
+    path = tmp_path / "resources/weights/M/model.pth"
+    path.parent.mkdir(parents=True)
+    torch.save({"cnn": torch.nn.Conv2d(3, 4, 3).state_dict(), "best_acc": np.float64(0.5)}, path,
+               _use_new_zipfile_serialization=not legacy)
+    file = WeightFile("https://example.invalid/model.pth", "resources/weights/M/model.pth", sha256(path),
+                      ("numpy._core.multiarray.scalar", "numpy.dtype"))
+    before = path.read_bytes()
+    with pytest.raises(UnsafeCheckpointError, match=r"Can only build .*numpy\.dtypes\.Float64DType"):
+        fetch(file, tmp_path, tmp_path / LOCK_FILE, progress=False)
+    assert path.read_bytes() == before and read_lock(tmp_path / LOCK_FILE) == {}
+
+
+def test_an_unverified_digest_that_disagrees_says_to_drop_it_and_lock_on_download(tmp_path, checkpoint):
+    with serve_weights({checkpoint.name: checkpoint}) as host:
+        url = f"{host.url}/files/{checkpoint.name}"
+        for unverified in (True, False):
+            (file,) = model_pin("SIN", {"weights": {"url": url, "sha256": "c8e5653e",
+                                                    "sha256_unverified": unverified}}).files
+            with pytest.raises(ChecksumError) as info:
+                fetch(file, tmp_path, tmp_path / LOCK_FILE, progress=False)
+            assert ("drop 'sha256' and 'sha256_unverified' from the pin and let the first download lock the digest"
+                    in str(info.value)) == unverified
+    assert any("sha256_unverified" in p for p in pin_problems({"url": url, "sha256_unverified": True}))
+
+
+def test_the_paper_catalog_pins_virtex_current_url_first_and_marks_the_sin_digests_unverified():
+    catalog = yaml.safe_load((ROOT / "config/models/paper.yaml").read_text())["model_catalog"]
+    (virtex,) = model_pin("VirTex", catalog["VirTex"]).files
+    assert virtex.location == ("https://www.dropbox.com/s/pxgjxcva7oypf12/backbone_bicaptioning_R_50_L1_H2048.pth"
+                               "?dl=1")
+    assert virtex.mirrors == ("https://umich.box.com/shared/static/gsjqm4i4fm1wpzi947h27wweljd8gcpy.pth",)
+    assert virtex.path == "resources/weights/VirTex/backbone_bicaptioning_R_50_L1_H2048.pth"
+    sin = {m: model_pin(m, catalog[m]).files[0] for m in ("SIN", "SIN+IN", "SIN+IN-FIN")}
+    assert {m: (f.sha256, f.sha256_unverified) for m, f in sin.items()} == {
+        "SIN": ("c8e5653e", True), "SIN+IN": ("2a0d100e", True), "SIN+IN-FIN": ("ca06340c", True)}
+    assert not any(model_pin(m, catalog[m]).files[0].sha256_unverified for m in ("RN50",))
+    (icmlm,) = model_pin("ICMLM", catalog["ICMLM"]).files
+    assert {"argparse.Namespace", "numpy._core.multiarray.scalar"} <= set(icmlm.allowed_globals)

@@ -10,6 +10,8 @@ Shared by datasets and weights. Why each step:
 - An existing `dest` whose digest matches is kept without touching the network, so a rerun of a
   download job is free. Without a pinned digest there is nothing to check a file against, so it is
   downloaded again.
+- Mirrors (`download_first`) are tried in order; a mirror that fails (down, moved, wrong bytes) hands
+  over to the next, and the error lists what each one did.
 Only the standard library's urllib is used (http, https and file URLs).
 """
 
@@ -23,8 +25,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("vlgen.download")
 
@@ -149,3 +152,20 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str 
         part.unlink(missing_ok=True)
     log.info("downloaded %s -> %s", url, dest)
     return dest
+
+
+def download_first(urls: Sequence[str], dest: str | Path, **options: Any) -> Path:
+    """`download` from the first of `urls` (mirrors, in order) that serves the expected file.
+
+    `options` are `download`'s. The error lists every mirror's failure; it is a ChecksumError when
+    every mirror served other bytes.
+    """
+    failures: list[DownloadError] = []
+    for url in urls:
+        try:
+            return download(url, dest, **options)
+        except DownloadError as exc:
+            failures.append(exc)
+            log.warning("%s", exc)
+    kind = ChecksumError if failures and all(isinstance(e, ChecksumError) for e in failures) else DownloadError
+    raise kind(f"cannot get {dest}: " + ("; ".join(map(str, failures)) or "no URL to download from"))

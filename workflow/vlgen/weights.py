@@ -3,6 +3,7 @@
 A catalog entry's `weights` is a pin, one of
     {url: https://..., sha256: <64 hex, or a prefix of >= 8 such as torch.hub's "-c8e5653e">}
     {url: https://...}                                   # no published digest: the lock decides
+    {url: ..., mirrors: [https://...], sha256_unverified: true}   # optional fields of a URL pin
     {hub: org/name, revision: <40-hex commit>, files: [...], sha256: {file: digest}}
 URL files go to resources/weights/<model>/<file>; hub files to a shared Hugging Face cache
 (resources/weights/hub/, HF's own layout, so CLIP and CLIP-T share one download).
@@ -50,6 +51,9 @@ FULL_SHA256 = 64
 COMMIT_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 # Files that must parse as a checkpoint; others (config.json, vocab.txt) are only checked for HTML.
 CHECKPOINT_SUFFIXES = frozenset({".pt", ".pth", ".tar", ".ckpt", ".bin", ".safetensors", ".pkl"})
+UNVERIFIED_HINT = ("; the pin's sha256 was never checked against the published file (sha256_unverified): "
+                   "if the URL is the right one, drop 'sha256' and 'sha256_unverified' from the pin and let the "
+                   "first download lock the digest")
 LOCK_HEADER = ("# sha256 of pinned weights files, recorded by their first verified download. Keyed by source\n"
                "# (URL or hf://repo@revision/file). A file whose digest differs from its entry here is refused.\n"
                "# config/weights.lock: written by `vlgen weights pin`, committed, part of the feature keys.\n"
@@ -68,6 +72,8 @@ class WeightFile:
     path: str
     sha256: str | None = None
     allowed_globals: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()  # tried after `location`, in order; the lock stays keyed by `location`
+    sha256_unverified: bool = False  # the pin's digest is inferred (a torch.hub-style name), not published
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -75,7 +81,7 @@ class WeightFile:
     @classmethod
     def from_json(cls, text: str) -> WeightFile:
         data = json.loads(text)
-        return cls(**{**data, "allowed_globals": tuple(data.get("allowed_globals", ()))})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,19 @@ def pin_problems(pin: Any) -> list[str]:
         return [f"field 'weights' must hold either 'url' or 'hub', got {pin!r}"]
     problems = []
     if "url" in pin:
-        if urlparse(str(pin["url"])).scheme not in ("http", "https", "file"):
-            problems.append(f"field 'weights.url' must be an http(s) or file URL, got {pin['url']!r}")
+        mirrors = pin.get("mirrors", [])
+        if not isinstance(mirrors, list):
+            problems.append(f"field 'weights.mirrors' must list URLs, got {mirrors!r}")
+            mirrors = []
+        for field, url in [("url", pin["url"]), *((f"mirrors[{i}]", m) for i, m in enumerate(mirrors))]:
+            if urlparse(str(url)).scheme not in ("http", "https", "file"):
+                problems.append(f"field 'weights.{field}' must be an http(s) or file URL, got {url!r}")
         if pin.get("sha256") is not None and not SHA256_PATTERN.match(str(pin["sha256"])):
             problems.append(f"field 'weights.sha256' must be 8 to 64 lower-case hex characters, got {pin['sha256']!r}")
+        unverified = pin.get("sha256_unverified", False)
+        if not isinstance(unverified, bool) or (unverified and pin.get("sha256") is None):
+            problems.append(f"field 'weights.sha256_unverified' must be true or false and marks the pin's 'sha256', "
+                            f"got {unverified!r}")
         return problems
     if not COMMIT_PATTERN.match(str(pin.get("revision", ""))):
         problems.append(f"field 'weights.revision' must be a 40-hex commit (a branch moves), got {pin.get('revision')!r}")
@@ -133,7 +148,8 @@ def parse_pin(model: str, pin: Mapping[str, Any], subfolder: str = "",
     if "url" in pin:
         name = pin.get("file") or PurePosixPath(urlparse(pin["url"]).path).name
         path = str(PurePosixPath(WEIGHTS_DIR, model, subfolder, name))
-        return Pin((WeightFile(pin["url"], path, pin.get("sha256"), allowed_globals),), path)
+        return Pin((WeightFile(pin["url"], path, pin.get("sha256"), allowed_globals, tuple(pin.get("mirrors", ())),
+                               pin.get("sha256_unverified", False)),), path)
     snapshot = PurePosixPath(HUB_CACHE, hub_folder(pin["hub"]), "snapshots", pin["revision"])
     digests = pin.get("sha256") or {}
     files = tuple(WeightFile(hub_location(pin["hub"], pin["revision"], f), str(snapshot / f), digests.get(f),
@@ -268,8 +284,9 @@ def verify(file: WeightFile, path: Path, expected: list[tuple[str | None, str]])
     actual = file_digest(path, "sha256")
     for digest, where in expected:
         if digest and not actual.startswith(digest):
+            hint = UNVERIFIED_HINT if where == "the pin" and file.sha256_unverified else ""
             raise ChecksumError(f"{file.location} -> {file.path}: checksum mismatch, sha256 expected {digest} "
-                                f"({where}), got {actual}; the file was deleted")
+                                f"({where}), got {actual}; the file was deleted{hint}")
     check_content(path, file.path, file.allowed_globals)
     return actual
 
@@ -347,9 +364,10 @@ def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK
     resources/weights/weights.lock), or in `lock_path` itself when None (`vlgen weights pin`).
     An existing file is reused (no network) when a digest ties it to this source (a lock, the pin, or
     this source's last verified download) and it matches; otherwise it is deleted and fetched again.
-    Whatever fails verification is deleted, and the error names the source and both digests.
+    Whatever fails verification is deleted, and the error names the source and both digests; a pickle
+    the allowlist refuses is intact and kept (the error says what it needs).
     """
-    from vlgen.download import download
+    from vlgen.download import download_first
 
     root = Path(root)
     dest = root / file.path
@@ -371,7 +389,7 @@ def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK
             digest["sha256"] = verify(file, dest, [*locks, (stamped, "its last verified download"),
                                                    (file.sha256, "the pin")])
             log.info("%s is present and verified", dest)
-        except (OSError, ValueError) as exc:  # ChecksumError, NotACheckpointError, UnsafeCheckpointError
+        except (OSError, ValueError) as exc:  # ChecksumError, NotACheckpointError (an unsafe pickle is kept)
             log.warning("%s failed verification (%s): fetching it again", dest, exc)
             _remove(dest)
     expected = [*locks, (file.sha256, "the pin")]
@@ -384,8 +402,8 @@ def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK
                 _remove(got)
                 raise
         else:
-            download(file.location, dest, retries=retries, progress=progress,
-                     check=lambda part: digest.__setitem__("sha256", verify(file, part, expected)))
+            download_first((file.location, *file.mirrors), dest, retries=retries, progress=progress,
+                           check=lambda part: digest.__setitem__("sha256", verify(file, part, expected)))
     if committed is None and recorded is None:
         target = record_path or lock_path
         record_digest(target, file.location, digest["sha256"])

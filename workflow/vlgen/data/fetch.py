@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vlgen.data.registry import Reader
-from vlgen.download import DownloadError, download, file_digest
+from vlgen.download import DownloadError, download_first, file_digest
 
 MARKER = "prepared.json"
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -45,18 +45,11 @@ def fetch(spec: dict[str, Any], name: str, root: Path, progress: bool = True) ->
     dest = root / name
     if dest.is_file() and all(file_digest(dest, algorithm) == value for algorithm, value in digests.items()):
         return dest  # already verified here (a previous download, or a copy placed by hand)
-    candidates = urls(spec, name)
-    failures = []
-    for url in candidates:
-        try:
-            return download(url, dest, md5=digests.get("md5"), sha256=digests.get("sha256"),
-                            progress=progress)
-        except DownloadError as exc:
-            failures.append(str(exc))
-    if not candidates:
-        failures.append("the catalog entry lists no mirrors")
-    raise DownloadError(f"cannot get {dest}: " + "; ".join(failures)
-                        + f". Put a copy with the pinned digest ({digests}) at {dest} or add a mirror.")
+    try:
+        return download_first(urls(spec, name), dest, md5=digests.get("md5"), sha256=digests.get("sha256"),
+                              progress=progress)
+    except DownloadError as exc:
+        raise DownloadError(f"{exc}. Put a copy with the pinned digest ({digests}) at {dest} or add a mirror.") from exc
 
 
 def unpack(archive: Path, root: Path) -> list[str]:

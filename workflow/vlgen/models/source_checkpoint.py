@@ -33,13 +33,14 @@ def load_network(architecture: str, format_name: str, weights: Path) -> torch.nn
     from vlgen.models.safe_load import read_checkpoint
 
     arch, fmt = Architecture.parse(architecture), get_format(format_name)
-    state = fmt.state_dict(read_checkpoint(weights, fmt.allowed_globals), str(weights))
+    stored = fmt.stored_state(read_checkpoint(weights, fmt.allowed_globals), str(weights))
+    state = fmt.map_keys(stored, str(weights))
     head = arch.classifier_name()
     rows = state.get(f"{head}.weight") if head else None
     # Keys the format declares absent keep a seeded init, so a rebuild is identical.
     with seeded(0):
         module = arch.build(None if rows is None else int(rows.shape[0]))
-    fmt.load_into(module, state, str(weights))
+    fmt.load_into(module, state, str(weights), stored=list(stored))
     return module.eval()
 
 

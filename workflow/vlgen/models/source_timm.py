@@ -1,4 +1,8 @@
-"""`timm`: any timm architecture by name; default feature = the pooled pre-logits (num_classes=0)."""
+"""`timm`: any timm architecture by name; default feature = the pooled pre-logits (num_classes=0).
+
+With `pretrained: <tag>` the weights are a local file in timm's own key names (a timm hub repo's
+model.safetensors or .pth), loaded like the `checkpoint` source's `state_dict` format.
+"""
 
 from __future__ import annotations
 
@@ -33,9 +37,11 @@ class TimmSource(NetworkSource):
         return timm.create_model(spec["name"], pretrained=False, num_classes=0)
 
     def pretrained(self, spec: dict[str, Any], weights: Path) -> torch.nn.Module:
-        import timm
+        from vlgen.models.architectures import Architecture
+        from vlgen.models.source_checkpoint import load_network
 
-        # A `file` overlay makes timm load (and adapt: classifier dropped, BiT .npz converted) the
-        # local file instead of downloading; the tag still selects the architecture's pretrained_cfg.
-        return timm.create_model(_model_name(spec), pretrained=True, num_classes=0,
-                                 pretrained_cfg_overlay={"file": str(weights)})
+        # The file is read here (safely, every key checked), not by timm: a `file` overlay makes timm call
+        # the model's custom loader where the config says custom_load (BiT: np.load, Google's .npz only),
+        # which cannot read the safetensors timm's hub repos ship. The tag still selects the architecture.
+        architecture = f"timm/{_model_name(spec)}"
+        return Architecture.parse(architecture).lib.feature_network(load_network(architecture, "state_dict", weights))
