@@ -83,7 +83,8 @@ def test_the_conda_environment_has_the_same_versions():
     python, conda = conda_pins()
     jobs_need = {canonicalize_name(r.name) for r in core_requirements()} - NOT_IN_JOBS
     assert set(conda) == jobs_need, f"envs/vlgen.yaml lists {sorted(set(conda) ^ jobs_need)} differently"
-    differ = {name: f"{version} (constraints.txt: {pins[name]})" for name, version in conda.items() if pins[name] != version}
+    differ = {name: f"{version} (constraints.txt: {pins[name]})" for name, version in conda.items()
+              if pins[name] != version}
     assert differ == {}, f"envs/vlgen.yaml pins other versions than constraints.txt: {differ}"
     # the same Python range: pyproject's lower bound, and the minor version constraints.txt was made with
     lowest = Version(PYPROJECT["requires-python"].removeprefix(">="))
