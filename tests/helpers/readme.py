@@ -5,7 +5,8 @@ belongs to the command that opens it, blank and comment-only lines are not comma
 added to the README is run by the test without the test changing.
 
 How a command runs (`shell_line`):
-- the environment steps CI does itself (`.ci/run` makes the venv, installs, runs pytest) are skipped;
+- the environment steps CI does itself (`.ci/run` makes the venv, installs, runs pytest) are skipped; in
+  `A && B` a leading CI step is dropped and the rest runs (`pip install ... && snakemake ...` runs the demo);
 - a command marked `# needs network` runs offline: Snakemake with `-n` (a dry run), any other program
   with `--help` (its subcommand still has to exist);
 - anything else runs as written, with bash.
@@ -59,6 +60,17 @@ class Command:
         return shlex.split(self.head, comments=True)
 
     @property
+    def parts(self) -> list[list[str]]:
+        """The words of each command of an `A && B` line (one part for a plain command)."""
+        parts: list[list[str]] = [[]]
+        for word in self.argv:
+            if word == "&&":
+                parts.append([])
+            else:
+                parts[-1].append(word)
+        return parts
+
+    @property
     def needs_network(self) -> bool:
         return NETWORK_MARK in self.head
 
@@ -105,11 +117,25 @@ def uncovered_inline_commands(readme: str) -> list[str]:
             if not any(argv[:len(words)] == words for argv in shown for words in [shlex.split(span)])]
 
 
+def _ci_reason(words: list[str]) -> str | None:
+    line = " ".join(words)
+    return next((why for prefix, why in CI_STEPS.items() if line == prefix or line.startswith(prefix + " ")), None)
+
+
 def ci_step(command: Command) -> str | None:
-    """Why the README test does not run `command` (CI does), or None when it runs it."""
-    words = " ".join(command.argv)
-    return next((why for prefix, why in CI_STEPS.items() if words == prefix or words.startswith(prefix + " ")),
-                None)
+    """Why the README test does not run `command` (CI does), or None when it runs some of it."""
+    reasons = [_ci_reason(words) for words in command.parts]
+    return reasons[0] if all(reasons) else None
+
+
+def without_ci_steps(command: Command) -> Command:
+    """`command` less its leading CI steps: `pip install ... && snakemake ...` -> `snakemake ...`."""
+    if "\n" in command.text or len(command.parts) == 1:
+        return command
+    pieces = command.head.split(" && ")
+    while len(pieces) > 1 and _ci_reason(shlex.split(pieces[0], comments=True)):
+        pieces.pop(0)
+    return Command(" && ".join(pieces), command.line)
 
 
 def check_target_order(command: Command) -> None:
@@ -127,6 +153,7 @@ def check_target_order(command: Command) -> None:
 
 def shell_line(command: Command) -> str:
     """What bash runs for `command` (see the module docstring); raises ReadmeError when refused."""
+    command = without_ci_steps(command)
     argv = command.argv
     if argv and argv[0] == "snakemake":
         check_target_order(command)
