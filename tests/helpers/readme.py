@@ -27,6 +27,7 @@ NETWORK_MARK = "# needs network"
 # Command prefixes that are CI's own steps, and why they are not run by the README test.
 CI_STEPS = {
     "python3 -m venv": "CI's own step: .ci/run makes a fresh venv",
+    "source .venv/bin/activate": "CI's own step: .ci/run activates its venv",
     "pip install": "CI's own step: .ci/run installs with this very line",
     "pytest": "CI's own step: .ci/run runs the test suite",
 }

@@ -62,8 +62,8 @@ rule rsa_figure:
     params:
         models=RUN.models,
         families={m: RUN.model_spec(m)["family"] for m in RUN.models},
-        settings={k: RSA[k] for k in ("seed", "tsne_perplexity") if k in RSA}
-        | {"tsne_learning_rate": RSA.get("tsne_learning_rate", "auto")},
+        # what the figure and its caption show (not the claims' datasets, nor the permutation count)
+        settings={k: v for k, v in RSA.items() if k not in ("claims_datasets", "permutations")},
     conda:
         ENV
     log:
