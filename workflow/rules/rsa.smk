@@ -23,6 +23,8 @@ rule rsa_rdm:
         method=lambda wc: asdict(rdm_method(RSA, RUN.is_text_model(wc.model))),
         root=lambda wc: RUN.dataset_root(wc.dataset),
         task_version=task_version("rsa"),
+    group:
+        "evaluate"
     threads: 1
     conda:
         ENV
@@ -44,6 +46,7 @@ rule rsa_correlations:
         settings={k: v for k, v in RSA.items() if k not in ("claims_datasets", "tsne_perplexity", "tsne_learning_rate")},
         task_version=task_version("rsa"),
     threads: 1
+    localrule: True
     conda:
         ENV
     log:
@@ -63,6 +66,7 @@ rule rsa_figure:
         families={m: RUN.model_spec(m)["family"] for m in RUN.models},
         settings={k: RSA[k] for k in ("seed", "tsne_perplexity") if k in RSA}
         | {"tsne_learning_rate": RSA.get("tsne_learning_rate", "auto")},
+    localrule: True
     conda:
         ENV
     log:
