@@ -5,6 +5,8 @@ Skips where no cluster answers; `.ci/run` sets VLGEN_REQUIRE_SLURM=1, which turn
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +126,17 @@ def test_a_failed_cluster_job_names_its_log_and_a_rerun_resumes(cluster, tmp_pat
     rows = {store.attrs(k)["payload"]["split"]: (store.attrs(k)["resumed_from_row"], store.attrs(k)["n"])
             for k in store.keys()}
     assert rows["train"][0] == 0 and 0 < rows["test"][0] < rows["test"][1], rows
+
+
+def test_every_rule_that_runs_a_model_asks_slurm_for_a_gpu(tmp_path):
+    """Through the plugin's own gres logic, for every rule with a `device` resource, present and future."""
+    work = copy_workflow(tmp_path / "repo")
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "helpers" / "gpu_rules.py"), str(work)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("GPU_RULES=")][-1]
+    rules = json.loads(line[len("GPU_RULES="):])
+    assert {"extract_features", "transfer_probe_augmented"} <= set(rules)
+    for name, asked in rules.items():
+        assert "--gpus=" in asked["sbatch"] or "--gres=gpu" in asked["sbatch"], (name, asked)
+        assert "gpu" not in asked["slurm_extra"], (name, asked)  # gpu or gres, never slurm_extra
