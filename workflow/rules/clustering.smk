@@ -15,6 +15,10 @@ rule cluster_test_split:
         task_version=task_version("clustering"),
     # One thread: demo-sized BLAS calls gain nothing from more, and OpenBLAS threads that spin on a
     # busy machine made small jobs 50x slower (measured). Big splits: --set-threads cluster_test_split=8.
+    resources:
+        mem_mb=16000,
+    group:
+        "evaluate"
     threads: 1
     conda:
         ENV
@@ -29,6 +33,7 @@ rule clustering_table:
         expand(f"{RESULTS}/clustering/{{model}}/{{dataset}}.csv", model=RUN.image_models, dataset=CLUSTERING_DATASETS),
     output:
         report(f"{RESULTS}/tables/clustering.csv", category="Clustering", caption="../report/clustering_table.rst"),
+    localrule: True
     conda:
         ENV
     log:

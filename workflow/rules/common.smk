@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vlgen.config import ConfigError, with_defaults
 from vlgen.data.registry import get_reader
+from vlgen.gpus import gpu_count
 from vlgen.keys import KEY_PATTERN, canonical_json
 
 try:
@@ -18,6 +19,10 @@ except ConfigError as exc:
 os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(Path(workflow.basedir) / "workflow"), os.getenv("PYTHONPATH")]))
 )
+# A local run: one GPU job per GPU `nvidia-smi -L` lists (each claims its own device, vlgen.gpus);
+# `--resources gpu=N` on the command line or in a profile wins. No GPU: no limit, GPU rules use the CPU.
+if workflow.is_main_process and "gpu" not in workflow.global_resources and (GPU_COUNT := gpu_count()):
+    workflow.register_resource("gpu", GPU_COUNT)
 ENV = "../../envs/vlgen.yaml"
 STORE = RUN.store
 RESULTS = f"results/{RUN.run}"

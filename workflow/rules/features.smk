@@ -40,6 +40,7 @@ rule features_table:
         f"{RESULTS}/features.csv",
     params:
         rows=[{"model": j.model, "dataset": j.dataset, "split": j.split, "key": j.key} for j in FEATURE_JOBS],
+    localrule: True
     conda:
         ENV
     log:

@@ -14,6 +14,8 @@ rule fewshot_evaluate:
     params:
         fewshot=FEWSHOT,
         task_version=task_version("fewshot"),
+    group:
+        "evaluate"
     threads: 1
     conda:
         ENV
@@ -35,6 +37,7 @@ rule fewshot_table:
         summary=f"{RESULTS}/tables/fewshot_summary.csv",
     params:
         ddof=FEWSHOT_DDOF,
+    localrule: True
     conda:
         ENV
     log:
@@ -51,6 +54,7 @@ rule fewshot_figure:
     params:
         families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
         ddof=FEWSHOT_DDOF,
+    localrule: True
     conda:
         ENV
     log:

@@ -24,6 +24,7 @@ rule draw_figure1:
         figure1=FIGURE1,
         datasets=FIGURE1_DATASETS,
         families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+    localrule: True
     conda:
         ENV
     log:

@@ -36,6 +36,7 @@ rule summarise_run:
         untrained=RUN.untrained_models,
         rsa_claims_datasets=RSA.get("claims_datasets", ["imagenet-val"]),
         notes={"transfer": PAPER_TRANSFER_STATUS},
+    localrule: True
     conda:
         ENV
     log:

@@ -24,6 +24,8 @@ rule rsa_rdm:
         root=lambda wc: RUN.dataset_root(wc.dataset),
         dataset=lambda wc: RUN.dataset_payload(wc.dataset),  # class names: an image key leaves them out
         task_version=task_version("rsa"),
+    group:
+        "evaluate"
     threads: 1
     conda:
         ENV
@@ -45,6 +47,7 @@ rule rsa_correlations:
         settings={k: v for k, v in RSA.items() if k not in ("claims_datasets", "tsne_perplexity", "tsne_learning_rate")},
         task_version=task_version("rsa"),
     threads: 1
+    localrule: True
     conda:
         ENV
     log:
@@ -64,6 +67,7 @@ rule rsa_figure:
         families={m: RUN.model_spec(m)["family"] for m in RUN.models},
         # what the figure and its caption show (not the claims' datasets, nor the permutation count)
         settings={k: v for k, v in RSA.items() if k not in ("claims_datasets", "permutations")},
+    localrule: True
     conda:
         ENV
     log:

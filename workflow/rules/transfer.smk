@@ -34,6 +34,10 @@ rule transfer_probe:
         seed=TRANSFER.get("seed", 0),
         task_version=task_version("transfer"),
     # As cluster_test_split: one thread unless --set-threads asks for more.
+    resources:
+        mem_mb=4000,
+    group:
+        "evaluate"
     threads: 1
     conda:
         ENV
@@ -87,6 +91,7 @@ rule transfer_table:
         ),
     output:
         report(f"{RESULTS}/tables/transfer.csv", category="Transfer", caption="../report/transfer_table.rst"),
+    localrule: True
     conda:
         ENV
     log:

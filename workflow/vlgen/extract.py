@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from vlgen.data import load_split
 from vlgen.data.fingerprint import check_fingerprint
 from vlgen.data.registry import SplitData, get_reader
+from vlgen.gpus import claim_gpu
 from vlgen.keys import content_key
 from vlgen.models.registry import get_source
 from vlgen.preprocess import build_transform
@@ -46,6 +47,9 @@ class PreprocessedImages(Dataset):
 
 
 def resolve_device(device: str) -> str:
+    """The torch device of a GPU job; "auto" and "cuda" first claim a free GPU (vlgen.gpus), before CUDA starts."""
+    if device in ("auto", "cuda"):
+        claim_gpu()
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
