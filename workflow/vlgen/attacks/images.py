@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from vlgen.attacks.selection import attacked_indices
 from vlgen.data import load_split
 
 
@@ -28,10 +30,19 @@ def attack_transform(geometry: dict[str, Any]) -> Any:
     ])
 
 
-def load_attacked_images(dataset_payload: dict[str, Any], root: str | Path, split: str, indices: np.ndarray,
-                         geometry: dict[str, Any]) -> tuple[torch.Tensor, np.ndarray, list[str]]:
-    """(images [N, 3, crop, crop] in [0, 1], labels [N], the split's class names) of `indices`."""
+@dataclass
+class AttackedImages:
+    images: torch.Tensor  # [N, 3, crop, crop] in [0, 1]
+    labels: np.ndarray  # [N]
+    indices: np.ndarray  # [N] positions in the split
+    class_names: list[str]  # the split's, in label order
+
+
+def load_attacked_images(dataset_payload: dict[str, Any], root: str | Path, split: str, *, n_images: int,
+                         selection_seed: int, geometry: dict[str, Any]) -> AttackedImages:
+    """The `n_images` images of `split` chosen by `attacked_indices`, transformed by `geometry`."""
     data = load_split(dataset_payload, Path(root), split)
+    indices = attacked_indices(len(data), n_images, selection_seed)
     transform = attack_transform(geometry)
     images = torch.stack([transform(data.image(int(i))) for i in indices])
-    return images, np.asarray(data.labels)[indices], list(data.class_names)
+    return AttackedImages(images, np.asarray(data.labels)[indices], indices, list(data.class_names))

@@ -81,19 +81,25 @@ def pgd_adversarials(classifier: torch.nn.Module, images: torch.Tensor, classes:
     return clipped, success
 
 
+def predict(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int, device: str) -> np.ndarray:
+    """[N] predicted classes of clean images."""
+    with torch.no_grad():
+        return torch.cat([classifier(images[i:i + batch_size].to(device)).argmax(dim=1).cpu()
+                          for i in range(0, len(images), batch_size)]).numpy()
+
+
 def run_attack(classifier: torch.nn.Module, images: torch.Tensor, labels: np.ndarray, *, norm: str,
                epsilons: list[float], settings: PGDSettings, targets: np.ndarray | None = None,
                batch_size: int = 32, device: str = "cpu") -> AttackOutcome:
     """Attack every image at every epsilon, `batch_size` images at a time; outcomes on the CPU."""
     torch.manual_seed(settings.seed)
     classifier = classifier.to(device).eval()
-    broken, norms, predictions = [], [], []
+    predictions = predict(classifier, images, batch_size, device)
+    broken, norms = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device).clamp(0, 1)
         wanted = targets if targets is not None else labels
         classes = torch.as_tensor(wanted[start:start + batch_size], device=device, dtype=torch.long)
-        with torch.no_grad():
-            predictions.append(classifier(batch).argmax(dim=1).cpu())
         clipped, success = pgd_adversarials(classifier, batch, classes, norm=norm, epsilons=epsilons,
                                             settings=settings, targeted=targets is not None)
         broken.append(success.cpu())
@@ -102,4 +108,4 @@ def run_attack(classifier: torch.nn.Module, images: torch.Tensor, labels: np.nda
     return AttackOutcome(
         epsilons=np.asarray(epsilons, dtype=float), broken=torch.cat(broken, dim=1).numpy(),
         norms=torch.cat(norms, dim=1).numpy(), labels=np.asarray(labels),
-        clean_predictions=torch.cat(predictions).numpy(), targets=None if targets is None else np.asarray(targets))
+        clean_predictions=predictions, targets=None if targets is None else np.asarray(targets))
