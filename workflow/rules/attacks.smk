@@ -13,60 +13,46 @@ ATTACKS = RUN.section("attacks")
 ATTACK_JOBS = ATTACK_PLAN.jobs()
 ATTACK_DATASETS = ATTACK_PLAN.datasets
 CLASSIFIER_PINS = {m: classifier_pin(m, RUN.model_spec(m)) for m in RUN.image_models}
-# Datasets whose `default` transfer probe is the probe head; others get one trained on the images not attacked.
+# Per model: its feature weights (probe and zero-shot heads load the feature model) and its classifier's.
+FEATURE_FILES = {m: [f.path for f in FEATURE_PINS[m].files] if FEATURE_PINS[m] else [] for m in RUN.image_models}
+CLASSIFIER_FILES = {m: [f.path for f in pin.files] if pin else [] for m, pin in CLASSIFIER_PINS.items()}
+FEATURE_ARGUMENT = {m: FEATURE_PINS[m].argument if FEATURE_PINS[m] else None for m in RUN.image_models}
+CLASSIFIER_ARGUMENT = {m: pin.argument if pin else None for m, pin in CLASSIFIER_PINS.items()}
+# The catalog's `classifier` (not in the key payload): where a native head's checkpoint comes from.
+CLASSIFIER_FIELD = {m: {"classifier": RUN.model_spec(m)["classifier"]} if "classifier" in RUN.model_spec(m) else {}
+                    for m in RUN.image_models}
+ATTACK_SPLIT = {d: ATTACK_PLAN.split(d) for d in ATTACK_DATASETS}
+# The probe head: the transfer task's `default` probe where the dataset has a train split, else one
+# trained on the attacked split's images that are not attacked (attack_probe_head).
 TRANSFER_PROBE_DATASETS = set(TRANSFER_DATASETS) if "default" in TRANSFER_PRESETS else set()
-
-
-def attack_split(wc):
-    return ATTACK_PLAN.split(wc.dataset)
-
-
-def pin_files(pin):
-    return [f.path for f in pin.files] if pin else []
-
-
-def probe_head(model, dataset):
-    if dataset in TRANSFER_PROBE_DATASETS:
-        return f"{RESULTS}/probes/{model}/{dataset}/default.pt"
-    return f"{RESULTS}/attacks/heads/{model}/{dataset}/probe.pt"
-
-
-def sanity_checked(model, dataset):
-    """A native head with a catalog `expected_top1`, attacked on ImageNet, is checked on the whole split first."""
-    spec = RUN.dataset_spec(dataset)
-    return ATTACK_PLAN.expected_top1(model) is not None and spec["reader"] == "imagenet"
-
-
-def attack_inputs(wc):
-    inputs = {
-        "manifest": manifest(wc.model, wc.dataset, attack_split(wc)),
-        "data": [p for p in (PREPARED.get(wc.dataset), CHECKED.get(wc.dataset)) if p],
-        "weights": pin_files(FEATURE_PINS[wc.model]) if wc.head != "native" else pin_files(CLASSIFIER_PINS[wc.model]),
+PROBE_HEAD = {
+    (m, d): f"{RESULTS}/probes/{m}/{d}/default.pt" if d in TRANSFER_PROBE_DATASETS
+    else f"{RESULTS}/attacks/heads/{m}/{d}/probe.pt"
+    for m in RUN.image_models
+    for d in ATTACK_DATASETS
+}
+# A native head with a catalog `expected_top1`, attacked on ImageNet, is checked on the whole split first.
+SANITY_CHECK = {
+    (m, d): f"{RESULTS}/attacks/sanity/{m}/{d}.json"
+    for m in RUN.image_models
+    for d in ATTACK_DATASETS
+    if ATTACK_PLAN.expected_top1(m) is not None and RUN.dataset_spec(d)["reader"] == "imagenet"
+}
+ATTACK_INPUTS = {
+    (j.model, j.dataset, j.head): {
+        "manifest": manifest(j.model, j.dataset, ATTACK_SPLIT[j.dataset]),
+        "data": [p for p in (PREPARED.get(j.dataset), CHECKED.get(j.dataset)) if p],
+        "weights": CLASSIFIER_FILES[j.model] if j.head == "native" else FEATURE_FILES[j.model],
+        **({"probe": PROBE_HEAD[j.model, j.dataset]} if j.head == "probe" else {}),
+        "sanity": SANITY_CHECK.get((j.model, j.dataset), []) if j.head == "native" else [],
     }
-    if wc.head == "probe":
-        inputs["probe"] = probe_head(wc.model, wc.dataset)
-    if wc.head == "native" and sanity_checked(wc.model, wc.dataset):
-        inputs["sanity"] = f"{RESULTS}/attacks/sanity/{wc.model}/{wc.dataset}.json"
-    return inputs
-
-
-def job_settings(wc):
-    return ATTACK_PLAN.job_settings(AttackJob(wc.model, wc.dataset, wc.head, wc.norm, wc.mode))
-
-
-def classifier_field(wc):
-    """The catalog's `classifier` (not in the key payload): where the native head's checkpoint comes from."""
-    spec = RUN.model_spec(wc.model)
-    return {"classifier": spec["classifier"]} if "classifier" in spec else {}
-
-
-def pin_argument(pin):
-    return pin.argument if pin else None
+    for j in ATTACK_JOBS
+}
 
 
 rule attack:
     input:
-        unpack(attack_inputs),
+        unpack(lambda wc: ATTACK_INPUTS[wc.model, wc.dataset, wc.head]),
     output:
         f"{RESULTS}/attacks/{{model}}/{{dataset}}/{{head}}_{{norm}}_{{mode}}.npz",
     wildcard_constraints:
@@ -74,11 +60,11 @@ rule attack:
         norm="l2|linf",
         mode="untargeted|targeted",
     params:
-        settings=job_settings,
+        settings=lambda wc: ATTACK_PLAN.job_settings(AttackJob(wc.model, wc.dataset, wc.head, wc.norm, wc.mode)),
         root=lambda wc: RUN.dataset_root(wc.dataset),
-        classifier=classifier_field,
-        weights=lambda wc: pin_argument(FEATURE_PINS[wc.model]),
-        classifier_weights=lambda wc: pin_argument(CLASSIFIER_PINS[wc.model]) if wc.head == "native" else None,
+        classifier=lambda wc: CLASSIFIER_FIELD[wc.model],
+        weights=lambda wc: FEATURE_ARGUMENT[wc.model],
+        classifier_weights=lambda wc: CLASSIFIER_ARGUMENT[wc.model] if wc.head == "native" else None,
     # Batch size and device change no number (the random starts are drawn per batch: see vlgen.attacks.pgd).
     resources:
         gpu=1,
@@ -95,7 +81,7 @@ rule attack:
 
 rule attack_probe_head:
     input:
-        manifest=lambda wc: manifest(wc.model, wc.dataset, attack_split(wc)),
+        manifest=lambda wc: manifest(wc.model, wc.dataset, ATTACK_SPLIT[wc.dataset]),
     output:
         f"{RESULTS}/attacks/heads/{{model}}/{{dataset}}/probe.pt",
     params:
@@ -114,18 +100,18 @@ rule attack_probe_head:
 
 rule attack_head_sanity:
     input:
-        manifest=lambda wc: manifest(wc.model, wc.dataset, attack_split(wc)),
+        manifest=lambda wc: manifest(wc.model, wc.dataset, ATTACK_SPLIT[wc.dataset]),
         data=lambda wc: [p for p in (PREPARED.get(wc.dataset), CHECKED.get(wc.dataset)) if p],
-        weights=lambda wc: pin_files(CLASSIFIER_PINS[wc.model]),
+        weights=lambda wc: CLASSIFIER_FILES[wc.model],
     output:
         f"{RESULTS}/attacks/sanity/{{model}}/{{dataset}}.json",
     params:
         expected_top1=lambda wc: ATTACK_PLAN.expected_top1(wc.model),
-        classifier=classifier_field,
-        classifier_weights=lambda wc: pin_argument(CLASSIFIER_PINS[wc.model]),
+        classifier=lambda wc: CLASSIFIER_FIELD[wc.model],
+        classifier_weights=lambda wc: CLASSIFIER_ARGUMENT[wc.model],
         normalisation=lambda wc: ATTACK_PLAN.normalisation(wc.model),
         geometry=lambda wc: ATTACK_PLAN.geometry(wc.model),
-        split=attack_split,
+        split=lambda wc: ATTACK_SPLIT[wc.dataset],
         root=lambda wc: RUN.dataset_root(wc.dataset),
     resources:
         gpu=1,
