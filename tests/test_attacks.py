@@ -108,6 +108,17 @@ def test_perturbations_stay_in_the_ball_and_the_box_and_eps0_is_the_clean_error(
     assert clipped[0].min() >= 0 and clipped[0].max() <= 1
 
 
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_foolbox_at_epsilon_0_leaves_the_images_as_they_are(cnn, norm):
+    """run_attack skips epsilon 0 and takes the clean outcome: foolbox's own epsilon-0 attack agrees."""
+    images, labels = synthetic_images(24, seed=6)
+    labels[:4] = (labels[:4] + 1) % N_CLASSES
+    clipped, success = pgd_adversarials(cnn, images, labels, norm=norm, epsilons=[0.0],
+                                        settings=PGDSettings(steps=5, rel_stepsize=0.5), targeted=False)
+    torch.testing.assert_close(clipped[0], images, atol=0, rtol=0)
+    np.testing.assert_array_equal(success[0].numpy(), (cnn(images).argmax(1) != labels).numpy())
+
+
 def test_targeted_attack_reaches_the_target_at_a_large_epsilon(cnn):
     images, labels = synthetic_images(32, seed=5)
     targets = target_classes(labels.numpy(), N_CLASSES, offset=2)

@@ -14,7 +14,7 @@ from vlgen.tasks.probe import linear_head
 
 pytestmark = pytest.mark.slow
 ATTACKS = {"datasets": ["digits"], "n_images": 16, "steps": 3, "modes": ["untargeted"], "default_heads": ["probe"],
-           "epsilons": {"linf": [0, 0.05, 0.3], "l2": [0, 2.0]}}
+           "epsilons": {"linf": [0, 0.05, 0.3], "l2": [0, 2.0]}, "min_accuracy_over_chance": 1.2}
 RUN = {"run": "atk", "models": ["pixels", "resnet18-random"], "datasets": ["digits"],
        "transfer": {"presets": ["default"]}, "attacks": ATTACKS}
 

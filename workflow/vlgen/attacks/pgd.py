@@ -95,17 +95,26 @@ def run_attack(classifier: torch.nn.Module, images: torch.Tensor, labels: np.nda
     torch.manual_seed(settings.seed)
     classifier = classifier.to(device).eval()
     predictions = predict(classifier, images, batch_size, device)
-    broken, norms = [], []
-    for start in range(0, len(images), batch_size):
+    wanted = targets if targets is not None else labels
+    # Epsilon 0 needs no attack: the ball is the image itself (foolbox would take `steps` zero-length
+    # steps and end where it started), so its outcome is the clean prediction's.
+    attacked = [float(e) for e in epsilons if e > 0]
+    broken = np.zeros((len(attacked), len(images)), dtype=bool)
+    norms = np.zeros((len(attacked), len(images)), dtype=np.float32)
+    for start in range(0, len(images) if attacked else 0, batch_size):
         batch = images[start:start + batch_size].to(device).clamp(0, 1)
-        wanted = targets if targets is not None else labels
-        classes = torch.as_tensor(wanted[start:start + batch_size], device=device, dtype=torch.long)
-        clipped, success = pgd_adversarials(classifier, batch, classes, norm=norm, epsilons=epsilons,
+        stop = start + len(batch)
+        classes = torch.as_tensor(wanted[start:stop], device=device, dtype=torch.long)
+        clipped, success = pgd_adversarials(classifier, batch, classes, norm=norm, epsilons=attacked,
                                             settings=settings, targeted=targets is not None)
-        broken.append(success.cpu())
-        norms.append(torch.stack([perturbation_norms(x - batch, norm) for x in clipped]).cpu())
-        log.info("%s: images %d-%d of %d attacked", norm, start, start + len(batch), len(images))
+        broken[:, start:stop] = success.cpu().numpy()
+        norms[:, start:stop] = torch.stack([perturbation_norms(x - batch, norm) for x in clipped]).cpu().numpy()
+        log.info("%s: images %d-%d of %d attacked", norm, start, stop, len(images))
+    clean_broken = predictions == wanted if targets is not None else predictions != wanted
+    row = {e: i for i, e in enumerate(attacked)}
     return AttackOutcome(
-        epsilons=np.asarray(epsilons, dtype=float), broken=torch.cat(broken, dim=1).numpy(),
-        norms=torch.cat(norms, dim=1).numpy(), labels=np.asarray(labels),
+        epsilons=np.asarray(epsilons, dtype=float),
+        broken=np.stack([broken[row[float(e)]] if e > 0 else clean_broken for e in epsilons]),
+        norms=np.stack([norms[row[float(e)]] if e > 0 else np.zeros(len(images), np.float32) for e in epsilons]),
+        labels=np.asarray(labels),
         clean_predictions=predictions, targets=None if targets is None else np.asarray(targets))
