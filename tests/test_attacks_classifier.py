@@ -92,6 +92,14 @@ def test_a_head_near_chance_stops_the_attack_naming_it():
         check_clean_accuracy(0.15, 10, 2.0, "attack of M through its probe head")
 
 
+def test_head_sanity_fails_more_than_two_points_below_the_catalog_value():
+    from vlgen.attacks.sanity import check_top1
+
+    check_top1(74.2, 76.13, "native head of RN50")
+    with pytest.raises(RuntimeError, match=r"native head of RN50: top-1 74\.00 % .* expected_top1 76\.13"):
+        check_top1(74.0, 76.13, "native head of RN50")
+
+
 def test_the_demo_plan_attacks_vision_models_through_probes_untargeted():
     plan = AttackPlan(load_config(["config/demo.yaml"]))
     jobs = plan.jobs()
