@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from vlgen.models.common import DEFAULT_TEMPLATE
 from vlgen.models.heads import ImageClassifier, load_classifier
 from vlgen.models.registry import ImageFeatureModel, get_source
 from vlgen.tasks.probe import linear_head
@@ -32,7 +33,7 @@ class HeadInputs:
     classifier_weights: Path | None = None  # the native head's checkpoint (the classifier pin's file)
     probe: Path | None = None  # a saved probe (`probe` head)
     class_names: tuple[str, ...] = ()
-    template: str = "a photo of a {}."
+    template: str = DEFAULT_TEMPLATE
     device: str = "cpu"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlgen.config import ConfigError, RunConfig
+from vlgen.models.common import DEFAULT_TEMPLATE
 
 NORMS = ("l2", "linf")
 MODES = ("untargeted", "targeted")
@@ -115,7 +116,7 @@ class AttackPlan:
         if job.mode == "targeted":
             settings["target_offset"] = s.get("target_offset", 800)
         if job.head == "zeroshot":
-            settings["template"] = s.get("zeroshot_template", "a photo of a {}.")
+            settings["template"] = s.get("zeroshot_template", DEFAULT_TEMPLATE)
         return settings
 
     def expected_top1(self, model: str) -> float | None:
