@@ -52,9 +52,10 @@ def rsa_table(r: dict[tuple[str, str], float], dataset="imagenet-val") -> pd.Dat
                          for (a, b), value in r.items()])
 
 
-def attack_table(mean_success: dict[str, float], norms=("linf", "l2")) -> pd.DataFrame:
+def attack_table(mean_success: dict[str, float], norms=("linf", "l2"), head="native", targeted=False) -> pd.DataFrame:
     """Each model's success rate is `mean_success` -/+ 0.1 at two epsilons (mean as given)."""
-    return pd.DataFrame([{"model": m, "norm": norm, "epsilon": eps, "success_rate": s + delta}
+    return pd.DataFrame([{"model": m, "head": head, "norm": norm, "targeted": targeted, "epsilon": eps,
+                          "success_rate": s + delta}
                          for m, s in mean_success.items() for norm in norms
                          for eps, delta in ((0.001, -0.1), (0.01, 0.1))])
 
@@ -167,6 +168,34 @@ def test_robustness_claims_from_an_attack_table():
     verdicts = verdicts_of({"attacks": attack_table(success)}, PAPER_FAMILIES)
     assert verdicts[LESS_ROBUST, "attack linf"] == FAILS
     assert verdicts[AR, "attack l2"] == FAILS
+
+
+def test_robustness_claims_read_untargeted_rows_of_one_head_per_model():
+    """CLIP through two heads and RN50 also attacked targeted: averaging heads and modes would flip the verdict."""
+    table = pd.concat([
+        attack_table({"RN50": 0.5, "AR-L2": 0.1}),
+        attack_table({"RN50": 0.9, "AR-L2": 0.05}, targeted=True),
+        attack_table({"CLIP": 0.7}, head="probe"),
+        attack_table({"CLIP": 0.3}, head="zeroshot"),
+    ])
+    verdicts = verdicts_of({"attacks": table}, families_of({"RN50": 0, "CLIP": 0, "AR-L2": 0}))
+    for norm in ("linf", "l2"):
+        assert verdicts[LESS_ROBUST, f"attack {norm}"] == HOLDS  # CLIP probe 0.7 > RN50 untargeted 0.5
+        assert verdicts[AR, f"attack {norm}"] == HOLDS
+    evidence = {v.scope: v.evidence for v in check_claims({"attacks": table}, PAPER_FAMILIES) if v.claim == LESS_ROBUST}
+    assert "CLIP 0.700" in evidence["attack l2"] and "RN50 0.500" in evidence["attack l2"]
+    # another head preference judges CLIP by its zero-shot head, which is more robust than RN50
+    verdicts = verdicts_of({"attacks": table}, PAPER_FAMILIES, attack_heads=["native", "zeroshot"])
+    assert verdicts[LESS_ROBUST, "attack linf"] == FAILS
+
+
+def test_robustness_claims_of_the_demo_models_are_not_measured():
+    """The demo attacks random-init models under their own names: no claim about the paper's models."""
+    table = attack_table({"pixels": 0.9, "resnet18-random": 0.8, "clip-rn50-random": 0.95}, head="probe")
+    families = {"pixels": "baseline", "resnet18-random": "vision", "clip-rn50-random": "vision-language"}
+    verdicts = {v.claim: v.verdict for v in check_claims({"attacks": table}, families,
+                                                          untrained=["resnet18-random", "clip-rn50-random"])}
+    assert verdicts[LESS_ROBUST] == NOT_MEASURED and verdicts[AR] == NOT_MEASURED
 
 
 def test_paper_protocol_uses_cached_transfer_only_without_the_augmented_one():

@@ -153,5 +153,6 @@ def test_dry_run_lists_weights_extraction_and_evaluation_jobs_of_all_14_models(t
         if model in paper.image_models:
             for task in ("fewshot", "clustering", "transfer"):
                 assert any(p.startswith(f"results/paper/{task}/{model}/") for p in evaluations), (model, task)
-    # the BiT-M attack head is fetched only when asked for (`snakemake weights`), not by the extractions
-    assert not any("/BiT-M/classifier/" in p for p in scheduled)
+    # the BiT-M in1k head is fetched for BiT-M's native-head attacks (never part of a feature key: see above)
+    assert any("/BiT-M/classifier/" in p for p in scheduled)
+    assert "results/paper/attacks/BiT-M/imagenet-val/native_linf_untargeted.npz" in scheduled

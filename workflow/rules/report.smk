@@ -11,7 +11,7 @@ TASK_TABLES = {
     "attacks": f"{RESULTS}/tables/attacks.csv",
     "rdm_correlations": f"{RESULTS}/tables/rdm_correlations.csv",
 }
-INACTIVE_TABLES = set() if RSA_ACTIVE else {"rdm_correlations"}
+INACTIVE_TABLES = (set() if RSA_ACTIVE else {"rdm_correlations"}) | (set() if ATTACK_JOBS else {"attacks"})
 
 
 rule summarise_run:
@@ -35,6 +35,7 @@ rule summarise_run:
         settings={task: RUN.section(task) for task in ("fewshot", "clustering", "transfer", "rsa")},
         untrained=RUN.untrained_models,
         rsa_claims_datasets=RSA.get("claims_datasets", ["imagenet-val"]),
+        attack_claims_heads=ATTACK_PLAN.claims_heads,
         notes={"transfer": PAPER_TRANSFER_STATUS},
     localrule: True
     conda:

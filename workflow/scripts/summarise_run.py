@@ -14,7 +14,7 @@ settings = {task: section for task, section in params.settings.items() if sectio
 summary = build_summary(tables, run=params.run, families=params.families, datasets=params.datasets,
                         settings=settings, untrained=params.untrained, notes=params.notes)
 verdicts = check_claims(tables, params.families, untrained=params.untrained,
-                        rsa_datasets=params.rsa_claims_datasets)
+                        rsa_datasets=params.rsa_claims_datasets, attack_heads=params.attack_claims_heads)
 notes = [params.notes["transfer"],
          f"RSA claims are judged on: {', '.join(params.rsa_claims_datasets) or 'no dataset'} (rsa.claims_datasets)."]
 if params.untrained:

@@ -38,7 +38,10 @@ LESS_ROBUST = ("CLIP", "VirTex")
 MORE_ROBUST = ("RN50", "SIN+IN", "BiT-M")
 ADVERSARIALLY_TRAINED = ("AR-L2", "AR-LI4", "AR-LI8")
 RSA_VISION_DISTANCE = 0.2
-ATTACK_COLUMNS = ("model", "norm", "epsilon", "success_rate")
+ATTACK_COLUMNS = ("model", "head", "norm", "targeted", "epsilon", "success_rate")
+# Per model, the first head of these it was attacked with is the one the robustness claims judge
+# (config `attacks.claims_head`): the model's own classifier where it has one, else a trained probe.
+CLAIMS_HEADS = ("native", "probe")
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,24 @@ def check_best_model(tables: Mapping[str, pd.DataFrame], families: Mapping[str, 
 
 
 # -- robustness claims (attacks) -----------------------------------------------------------------
+def claims_attack_rows(table: pd.DataFrame, heads: Sequence[str] = CLAIMS_HEADS) -> pd.DataFrame:
+    """The untargeted rows of one head per model: the first of `heads` the model was attacked with.
+
+    The paper's robustness findings are about untargeted attacks on one classifier per model;
+    averaging a model's heads or modes together would compare unlike things.
+    """
+    missing = [c for c in ATTACK_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"attack table lacks columns {missing}")
+    untargeted = table[~table["targeted"].astype(bool)]
+    chosen = {model: next((h for h in heads if h in set(rows["head"])), None)
+              for model, rows in untargeted.groupby("model", sort=False)}
+    return untargeted[[chosen[m] == h for m, h in zip(untargeted["model"], untargeted["head"])]]
+
+
 def attack_means(tables: Mapping[str, pd.DataFrame], models: Sequence[str]) -> dict[str, pd.Series]:
-    """Per norm, each of `models`' mean success rate over the epsilons all of them that were attacked share."""
+    """Per norm, each of `models`' mean success rate over the epsilons all of them that were attacked share
+    (the table as `claims_attack_rows` narrowed it: one head per model, untargeted)."""
     if "attacks" not in tables:
         return {}
     table = tables["attacks"]
@@ -168,7 +187,7 @@ def attack_means(tables: Mapping[str, pd.DataFrame], models: Sequence[str]) -> d
     table = table[table["model"].isin(models)]
     out = {}
     for norm, rows in table.groupby("norm", sort=False):
-        matrix = rows.pivot_table(index="model", columns="epsilon", values="success_rate", aggfunc="mean")
+        matrix = rows.pivot_table(index="model", columns="epsilon", values="success_rate", aggfunc="first")
         out[str(norm)] = matrix.dropna(axis=1).mean(axis=1)
     return out
 
@@ -318,15 +337,18 @@ def rsa_claims_tables(tables: Mapping[str, pd.DataFrame], datasets: Sequence[str
 
 def check_claims(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str], *,
                  untrained: Sequence[str] = (), rsa_datasets: Sequence[str] | None = None,
-                 claims: Sequence[Claim] = CLAIMS) -> list[Verdict]:
+                 attack_heads: Sequence[str] = CLAIMS_HEADS, claims: Sequence[Claim] = CLAIMS) -> list[Verdict]:
     """Every claim's verdicts, among the trained models of `families`.
 
     A claim that only models in `untrained` would make measurable reads `not meaningful: untrained
     (names)`; one with nothing to check reads `not measured`. RSA claims are judged on `rsa_datasets`
-    only (None: every RSA dataset of the tables).
+    only (None: every RSA dataset of the tables); robustness claims on untargeted attacks through one
+    head per model, the first of `attack_heads` it has.
     """
     if rsa_datasets is not None:
         tables = rsa_claims_tables(tables, rsa_datasets)
+    if "attacks" in tables:
+        tables = {**tables, "attacks": claims_attack_rows(tables["attacks"], attack_heads)}
     trained = {m: f for m, f in families.items() if m not in untrained}
     named = [m for m in families if m in untrained]
     verdicts = []
