@@ -132,6 +132,7 @@ rule attack_table:
         [f"{RESULTS}/attacks/{j.model}/{j.dataset}/{j.name}.npz" for j in ATTACK_JOBS],
     output:
         report(f"{RESULTS}/tables/attacks.csv", category="Attacks", caption="../report/attacks_table.rst"),
+    localrule: True
     conda:
         ENV
     log:
@@ -152,6 +153,7 @@ rule draw_figure2:
         title=f"PGD, {ATTACKS.get('steps', 100)} steps, step {ATTACKS.get('rel_stepsize', 0.025):g} x epsilon, "
         f"{ATTACKS.get('n_images', 1000)} images, untargeted",
         attacks=ATTACKS,
+    localrule: True
     conda:
         ENV
     log:
