@@ -1,13 +1,15 @@
 """The attacked classifier ([0, 1] images -> normalisation -> model -> head) against independent references,
 and the attack plan the rules read from the config."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from vlgen.attacks.classifier import HeadInputs, attacked_classifier
 from vlgen.attacks.job import HeadNearChance, check_clean_accuracy
-from vlgen.attacks.settings import AttackJob, AttackPlan
+from vlgen.attacks.settings import GEOMETRY_FIELDS, NORMALISATION_FIELDS, AttackJob, AttackPlan, concrete
 from vlgen.config import ConfigError, RunConfig, load_config
 from vlgen.models.common import seeded
 from vlgen.models.registry import get_source
@@ -131,6 +133,20 @@ def test_the_paper_plan_heads_preprocessing_and_normalisation():
     assert defect.normalisation("CLIP") == IMAGENET
     assert plan.expected_top1("RN50") == 76.13
     assert "expected_top1" not in config.model_payload("RN50")  # not in the feature key
+
+
+def test_the_library_run_plans_its_attacks_and_resolves_library_statistics_at_job_time():
+    """config/library.yaml: preprocessing named by a library tag has no mean/std in the config (the
+    README's dry run of it failed on that); the job resolves them as extraction does."""
+    root = Path(__file__).resolve().parents[1]
+    plan = AttackPlan(load_config([root / "config" / "library.yaml"], root))
+    assert all(plan.job_settings(job)["normalisation"] for job in plan.jobs())
+    assert concrete(plan.normalisation("RN50"), NORMALISATION_FIELDS) == {
+        "mean": pytest.approx(IMAGENET["mean"]), "std": pytest.approx(IMAGENET["std"])}
+    assert concrete(plan.normalisation("CLIP"), NORMALISATION_FIELDS) == {
+        "mean": pytest.approx(CLIP_STATS["mean"]), "std": pytest.approx(CLIP_STATS["std"])}
+    assert concrete(plan.geometry("RN50"), GEOMETRY_FIELDS) == {"size": 256, "crop": 224, "interpolation": "bilinear"}
+    assert plan.normalisation("RN50")["library"] == "torchvision:ResNet50_Weights.IMAGENET1K_V1"
 
 
 def test_an_unknown_head_or_preset_is_named():

@@ -17,6 +17,7 @@ from vlgen.attacks.classifier import HeadInputs, attacked_classifier
 from vlgen.attacks.images import load_attacked_images
 from vlgen.attacks.outcomes import save_outcome
 from vlgen.attacks.pgd import PGDSettings, predict, run_attack, target_classes
+from vlgen.attacks.settings import GEOMETRY_FIELDS, NORMALISATION_FIELDS, concrete
 from vlgen.extract import resolve_device
 
 log = logging.getLogger("vlgen.attacks.job")
@@ -41,11 +42,12 @@ def attack_job(*, model: str, dataset: str, head: str, norm: str, mode: str, set
     device = resolve_device(inputs.device)
     split = settings["split"]
     attacked = load_attacked_images(feature_payload["dataset"], dataset_root, split, n_images=settings["n_images"],
-                                    selection_seed=settings["selection_seed"], geometry=settings["geometry"])
+                                    selection_seed=settings["selection_seed"],
+                                    geometry=concrete(settings["geometry"], GEOMETRY_FIELDS))
     images, labels = attacked.images, attacked.labels
     inputs = HeadInputs(**{**vars(inputs), "device": device, "class_names": tuple(attacked.class_names),
                            "template": settings.get("template", inputs.template)})
-    classifier = attacked_classifier(head, inputs, **settings["normalisation"])
+    classifier = attacked_classifier(head, inputs, **concrete(settings["normalisation"], NORMALISATION_FIELDS))
     what = f"attack of {model} through its {head} head on {dataset} {split}"
     clean = float(np.mean(predict(classifier, images, batch_size, device) == labels))
     check_clean_accuracy(clean, classifier.num_classes, settings["min_accuracy_over_chance"], what)

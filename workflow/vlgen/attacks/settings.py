@@ -17,6 +17,25 @@ from vlgen.models.common import DEFAULT_TEMPLATE
 NORMS = ("l2", "linf")
 MODES = ("untargeted", "targeted")
 HEAD_NAMES = ("native", "zeroshot", "probe")
+GEOMETRY_FIELDS = ("size", "crop", "interpolation")
+NORMALISATION_FIELDS = ("mean", "std")
+
+
+def _fields_or_library(preprocess: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """`fields` of an explicit preprocessing; a `library` one stays the tag and version (resolved by the job,
+    like extraction, since resolving imports the library), so the params still change with the library."""
+    if "library" in preprocess:
+        return {k: v for k, v in preprocess.items() if k != "resize_backend"}
+    return {k: preprocess[k] for k in fields}
+
+
+def concrete(part: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A job's geometry or normalisation as values: a library preset is resolved here, at job time."""
+    if "library" in part:
+        from vlgen.models.library_preprocess import resolve_preprocess
+
+        part = resolve_preprocess(part)
+    return {k: part[k] for k in fields}
 
 
 @dataclass(frozen=True)
@@ -84,8 +103,7 @@ class AttackPlan:
         """The attack's resize and crop: the model's `attacks.preprocess` preset, else its extraction's."""
         preset = self.section.get("preprocess", {}).get(model)
         if preset is None:
-            resolved = self.run.resolved_preprocess(model)
-            return {k: resolved[k] for k in ("size", "crop", "interpolation")}
+            return _fields_or_library(self.run.resolved_preprocess(model), GEOMETRY_FIELDS)
         presets = self.section.get("preprocess_presets", {})
         if preset not in presets:
             raise ConfigError(f"config field attacks.preprocess.{model}: unknown preset {preset!r} "
@@ -97,8 +115,7 @@ class AttackPlan:
         `attacks.imagenet_normalisation` (the authors' defect: their CLIP was attacked with them)."""
         if model in self.section.get("imagenet_normalisation", []):
             return {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-        resolved = self.run.resolved_preprocess(model)
-        return {"mean": list(resolved["mean"]), "std": list(resolved["std"])}
+        return _fields_or_library(self.run.resolved_preprocess(model), NORMALISATION_FIELDS)
 
     def job_settings(self, job: AttackJob) -> dict[str, Any]:
         """Everything that changes this job's numbers (its Snakemake params)."""
