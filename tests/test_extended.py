@@ -13,7 +13,7 @@ import pytest
 from helpers.repo import copy_workflow
 
 from vlgen.config import load_config
-from vlgen.models.listing import describe_models
+from vlgen.models.listing import pin_state
 from vlgen.models.registry import get_source
 from vlgen.weights import model_pin
 
@@ -50,7 +50,6 @@ def test_the_extended_run_selects_every_model_of_the_issue_and_the_clip_text_tow
 
 
 def test_every_entry_is_pinned_by_commit_digest_or_file_url_and_only_digests_count_as_locked(extended):
-    rows = {row["name"]: row for row in describe_models(extended)}
     for model in extended.models:
         spec = extended.model_spec(model)
         assert get_source(spec["source"]).check(spec) == [], model
@@ -63,7 +62,7 @@ def test_every_entry_is_pinned_by_commit_digest_or_file_url_and_only_digests_cou
         identity = extended.weights_identity(model)
         digests_known = "sha256" in identity if "url" in pin else all(
             "sha256" in f for f in identity["files"].values())
-        assert rows[model]["pin"] == ("locked" if digests_known else "UNLOCKED"), model
+        assert pin_state(identity) == ("locked" if digests_known else "UNLOCKED"), model
     # each CLIP text tower reads its image tower's file: the same bytes, the same identity in both keys
     for text, image in TEXT_TOWERS.items():
         assert extended.weights_identity(text) == extended.weights_identity(image), text
@@ -99,10 +98,11 @@ def test_extended_dry_run_lists_every_model_on_every_dataset_offline(tmp_path, e
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     scheduled = set(json.loads(proc.stdout.split("SCHEDULED=")[-1]))
+    feature_jobs = extended.feature_jobs()
     for model in extended.models:
         assert {f.path for f in model_pin(model, extended.model_spec(model)).files} <= scheduled, model
         for dataset in extended.datasets:
-            jobs = [j for j in extended.feature_jobs() if j.model == model and j.dataset == dataset]
+            jobs = [j for j in feature_jobs if j.model == model and j.dataset == dataset]
             assert jobs, (model, dataset)
             assert {f"results/store/features/{j.key}.json" for j in jobs} <= scheduled, (model, dataset)
         evaluations = [p for p in scheduled if p.startswith("results/extended/") and f"/{model}/" in p]
