@@ -111,3 +111,28 @@ def test_extended_dry_run_lists_every_model_on_every_dataset_offline(tmp_path, e
             for task in ("fewshot", "clustering", "transfer"):
                 assert any(p.startswith(f"results/extended/{task}/{model}/") for p in evaluations), (model, task)
     assert not any("/attacks/" in p for p in scheduled)
+    assert {f"results/extended/figures/fig1_by_factor/{f}.png" for f in ("data", "supervision", "architecture")} \
+        <= scheduled
+
+
+def test_figure1_grouped_by_a_factor_orders_and_colours_models_by_its_value():
+    import pandas as pd
+
+    from vlgen.report.generalization import grouped_by_factor
+    from vlgen.report.plots import generalization_figure
+
+    factors = {"A": {"supervision": "labels"}, "B": {"supervision": "language"}, "C": {"supervision": "labels"}}
+    means = pd.DataFrame({"model": ["A", "B", "C", "D"], "panel": "transfer", "mean": [0.5, 0.6, 0.7, 0.8],
+                          "sem": 0.01, "family": ["vision", "vision-language", "vision", "text"]})
+    grouped = grouped_by_factor(means, factors, "supervision")
+    assert grouped["family"].tolist() == ["supervision: labels", "supervision: language", "supervision: labels",
+                                          "supervision: unspecified"]
+    assert grouped[["model", "mean"]].equals(means[["model", "mean"]])
+    fig = generalization_figure(grouped, ["transfer"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["A", "C", "B", "D"]  # one value's models together
+    bars = {ax.get_yticklabels()[round(p.get_y() + p.get_height() / 2)].get_text(): p.get_facecolor()
+            for p in ax.patches}
+    assert len({bars["A"], bars["C"], bars["B"], bars["D"]}) == 4  # shades of a group differ per model
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["supervision: labels", "supervision: language", "supervision: unspecified"]
