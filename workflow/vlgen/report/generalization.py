@@ -63,8 +63,7 @@ UNSPECIFIED = "unspecified"
 
 def grouped_by_factor(means: pd.DataFrame, factors: Mapping[str, Mapping[str, str]], factor: str) -> pd.DataFrame:
     """`means` with `family` replaced by `factor: value` of each model's catalog `factors` (models without it:
-    unspecified), values in order of first appearance, so the figure groups and colours models by what
-    they share (e.g. all `supervision: labels` models together) and the comparison a factor isolates reads
-    across groups."""
+    unspecified): Figure 1 groups and colours by `family`, so models that share the value (e.g. all
+    `supervision: labels` models) sit together and the comparison the factor isolates reads across groups."""
     labels = {model: f"{factor}: {factors.get(model, {}).get(factor, UNSPECIFIED)}" for model in means["model"]}
     return means.assign(family=means["model"].map(labels))
