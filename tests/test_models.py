@@ -448,3 +448,88 @@ def test_describe_models_lists_the_whole_catalog(tmp_path):
             assert row["weights"] == "n/a" and row["dim"] == 3 * config.model_payload(name)["preprocess"]["crop"] ** 2
         if row["source"] == "hf" and row["name"] != "hub-only" and "weights" not in config.model_spec(name):
             assert row["weights"] == "local" and row["preprocess"] == "-" and row["dim"] == 384
+
+
+# -- the extended catalog's source paths (config/models/extended.yaml): random-init real architectures,
+# saved the way their hubs ship them, loaded through the catalog's source, against the library's own features.
+def _saved(module: torch.nn.Module, path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    return path
+
+
+def _timm_reference(name: str, **kwargs) -> torch.nn.Module:
+    import timm
+
+    from vlgen.models.common import seeded
+
+    with seeded(7):
+        return timm.create_model(name, pretrained=False, **kwargs).eval()
+
+
+def _extended_spec(model: str) -> dict:
+    from vlgen.config import load_config
+
+    return load_config([ROOT / "config" / "extended.yaml"], ROOT).model_payload(model)
+
+
+@pytest.mark.parametrize("model, name, classes, crop", [
+    ("ViT-B16-in1k", "vit_base_patch16_224", 1000, 224),  # supervised ViT: the class token after the final norm
+    ("DINOv2-S14", "vit_small_patch14_dinov2", 0, 518),    # self-supervised: timm's own DINOv2, no head
+])
+def test_timm_vit_features_are_the_class_token_of_timms_own_forward(tmp_path, model, name, classes, crop):
+    reference = _timm_reference(name, num_classes=classes)
+    spec = _extended_spec(model)
+    loaded = get_source("timm").load(spec, _saved(reference, tmp_path / "model.safetensors"), "cpu")
+    assert loaded.preprocess["crop"] == crop  # the library's own eval size
+    x = torch.randn(1, 3, crop, crop, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        tokens = reference.forward_features(x)  # [B, prefix + patches, D], after the final norm
+        expected = reference.forward_head(tokens, pre_logits=True)
+        features = loaded(x)
+    torch.testing.assert_close(expected, tokens[:, 0])  # timm's pre-logits of these ViTs: token pooling
+    torch.testing.assert_close(features, expected)
+    # the same token through the catalog's `layer` + `cls` pooling of the final norm's [B, tokens, D] output
+    from vlgen.models.common import feature_fn
+
+    with torch.inference_mode():
+        by_layer = feature_fn(loaded.module, {"layer": "norm", "pooling": "cls"})(x)
+    torch.testing.assert_close(by_layer, expected)
+
+
+def test_siglip_through_timm_is_open_clips_siglip_image_embedding(tmp_path):
+    import open_clip
+
+    from vlgen.models.common import seeded
+
+    with seeded(3):
+        clip = open_clip.create_model("ViT-B-16-SigLIP", pretrained=None, pretrained_text=False).eval()
+    # timm's hub file holds the trunk (timm names): the image tower open_clip builds from the same architecture
+    loaded = get_source("timm").load(_extended_spec("SigLIP-B16"), _saved(clip.visual.trunk, tmp_path / "m.safetensors"),
+                                     "cpu")
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = clip.encode_image(x)  # unnormalised, after the MAP attention pool
+        features = loaded(x)
+    assert features.shape == (2, 768)
+    torch.testing.assert_close(features, expected)
+
+
+def test_clip_vit_checkpoint_file_gives_encode_image(tmp_path):
+    import open_clip
+
+    from vlgen.models.common import seeded
+
+    with seeded(5):
+        clip = open_clip.create_model("ViT-B-32", pretrained=None, pretrained_text=False).eval()
+    # LAION ships a pickled state dict (open_clip_pytorch_model.bin): read weights-only, every key checked
+    torch.save(clip.state_dict(), tmp_path / "open_clip_pytorch_model.bin")
+    loaded = get_source("checkpoint").load(_extended_spec("CLIP-B32-laion2b"), tmp_path / "open_clip_pytorch_model.bin",
+                                           "cpu")
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        expected = clip.encode_image(x)
+        features = loaded(x)
+    assert features.shape == (2, 512)
+    torch.testing.assert_close(features, expected)

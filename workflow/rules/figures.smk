@@ -20,10 +20,16 @@ rule draw_figure1:
             report(f"{RESULTS}/figures/fig1_by_dataset/{d}.png", category="Figure 1", caption="../report/figure1_dataset.rst")
             for d in FIGURE1_DATASETS
         ],
+        # figure1.group_by: the run's models grouped by one catalog `factors` field each (config/extended.yaml)
+        by_factor=[
+            report(f"{RESULTS}/figures/fig1_by_factor/{f}.png", category="Figure 1", caption="../report/figure1_factor.rst")
+            for f in FIGURE1.get("group_by", [])
+        ],
     params:
         figure1=FIGURE1,
         datasets=FIGURE1_DATASETS,
         families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+        factors={m: RUN.model_spec(m).get("factors", {}) for m in RUN.image_models},
     localrule: True
     conda:
         ENV

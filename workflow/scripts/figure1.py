@@ -1,7 +1,7 @@
 """Figure 1: per model, mean over datasets +- s.e. of each task; plus one figure per dataset."""
 import pandas as pd
 
-from vlgen.report.generalization import dataset_scores, model_scores, panel_names
+from vlgen.report.generalization import dataset_scores, grouped_by_factor, model_scores, panel_names
 from vlgen.jobs import start_job
 from vlgen.report.plots import plot_generalization
 
@@ -26,3 +26,7 @@ for dataset, path in zip(snakemake.params.datasets, snakemake.output.per_dataset
     rows = scores[scores["dataset"] == dataset].rename(columns={"value": "mean"})
     plot_generalization(rows, panels, [path], title=f"{dataset} ({presets})",
                         xlabel="accuracy (few-shot: +-1 s.e. over trials)")
+for factor, path in zip(options.get("group_by", []), snakemake.output.by_factor):
+    plot_generalization(grouped_by_factor(means, snakemake.params.factors, factor), panels, [path],
+                        title=f"grouped by {factor} ({presets})",
+                        xlabel=f"accuracy: mean over datasets, +-1 standard error across datasets (ddof={ddof})")

@@ -17,7 +17,7 @@ Modality = Literal["image", "text"]
 # ("local"), or a file the weights stage provides ("pretrained").
 WeightsKind = Literal["n/a", "random-init", "local", "pretrained"]
 # Fields every catalog entry may carry whatever its source (all but `source` stay out of the key).
-COMMON_FIELDS = frozenset({"source", "family", "description", "transfer_augment", "expected_top1"})
+COMMON_FIELDS = frozenset({"source", "family", "description", "transfer_augment", "expected_top1", "factors"})
 
 
 class ImageFeatureModel(ABC):

@@ -7,7 +7,7 @@ defaults: re-normalised prototypes, Hungarian matching, the selected-C logistic 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -56,3 +56,14 @@ def model_scores(scores: pd.DataFrame, ddof: int = 1) -> pd.DataFrame:
     """
     grouped = scores.groupby(["model", "panel"], sort=False)["value"]
     return grouped.agg(mean="mean", sem=lambda v: v.sem(ddof=ddof), n_datasets="count").reset_index()
+
+
+UNSPECIFIED = "unspecified"
+
+
+def grouped_by_factor(means: pd.DataFrame, factors: Mapping[str, Mapping[str, str]], factor: str) -> pd.DataFrame:
+    """`means` with `family` replaced by `factor: value` of each model's catalog `factors` (models without it:
+    unspecified): Figure 1 groups and colours by `family`, so models that share the value (e.g. all
+    `supervision: labels` models) sit together and the comparison the factor isolates reads across groups."""
+    labels = {model: f"{factor}: {factors.get(model, {}).get(factor, UNSPECIFIED)}" for model in means["model"]}
+    return means.assign(family=means["model"].map(labels))
