@@ -3,7 +3,7 @@
 # table and the figure only.
 from dataclasses import asdict
 
-from vlgen.tasks.rsa import rdm_method, rdm_split, rsa_datasets
+from vlgen.tasks.rsa import rdm_method, rdm_split, rsa_datasets, rsa_split
 
 RSA = RUN.section("rsa")
 try:

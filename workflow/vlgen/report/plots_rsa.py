@@ -60,7 +60,7 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
         _draw_heatmap(fig, axes["heatmap"], similarity, models, colours, method)
         axes["heatmap"].set_title(f"({'c' if 'tsne' in axes else 'b'}) {dataset}: {method} r of RDMs",
                                   fontsize="medium")
-    fig.legend(handles=_family_handles(models, families, colours), loc="outside lower center",
+    fig.legend(handles=family_handles(models, families, colours), loc="outside lower center",
                ncols=len(set(families[m] for m in models)), frameon=False, fontsize="small")
     return fig
 
@@ -78,7 +78,7 @@ def plot_rsa(table: pd.DataFrame, out_paths: Sequence[str | Path], models: Seque
 def _draw_dendrogram(ax: Axes, similarity: np.ndarray, models: Sequence[str], colours: Mapping[str, Colour]) -> None:
     dendrogram(model_linkage(similarity), ax=ax, labels=list(models), orientation="left",
                link_color_func=lambda _: LINK_COLOUR, leaf_font_size=8)
-    _colour_tick_labels(ax.get_yticklabels(), colours)
+    colour_tick_labels(ax.get_yticklabels(), colours)
     ax.set_xlabel("1 - r")
     ax.spines[["top", "right", "left"]].set_visible(False)
 
@@ -103,7 +103,7 @@ def _draw_heatmap(fig: Figure, ax: Axes, similarity: np.ndarray, models: Sequenc
     image = ax.imshow(ordered, origin="lower", cmap="viridis", vmin=min(0.0, float(ordered.min())), vmax=1.0)
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
-    _colour_tick_labels([*ax.get_xticklabels(), *ax.get_yticklabels()], colours)
+    colour_tick_labels([*ax.get_xticklabels(), *ax.get_yticklabels()], colours)
     if len(names) <= ANNOTATE_MAX_MODELS:
         for i in range(len(names)):
             for j in range(len(names)):
@@ -112,12 +112,12 @@ def _draw_heatmap(fig: Figure, ax: Axes, similarity: np.ndarray, models: Sequenc
     fig.colorbar(image, ax=ax, shrink=0.8, label=f"{method} r")
 
 
-def _colour_tick_labels(labels: Sequence, colours: Mapping[str, Colour]) -> None:
+def colour_tick_labels(labels: Sequence, colours: Mapping[str, Colour]) -> None:
     for label in labels:
         label.set_color(colours.get(label.get_text(), "black"))
 
 
-def _family_handles(models: Sequence[str], families: Mapping[str, str], colours: Mapping[str, Colour]) -> list[Patch]:
+def family_handles(models: Sequence[str], families: Mapping[str, str], colours: Mapping[str, Colour]) -> list[Patch]:
     """One patch per family, in colour of its first model (families in order of first appearance)."""
     first = {}
     for model in models:
