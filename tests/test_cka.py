@@ -79,7 +79,8 @@ def test_alignment_by_sample_id_undoes_a_row_shuffle():
     perm = rng.permutation(50)
     shuffled, shuffled_ids = x[perm], [ids[i] for i in perm]
     assert linear_cka(x, shuffled) < 0.5  # without alignment the rows are other images
-    rows = cka_rows([aligned("a", x, ids, ids), aligned("b", shuffled, shuffled_ids, ids)])
+    stored_ids = np.asarray(shuffled_ids, dtype=np.dtypes.StringDType())  # how the store loads them
+    rows = cka_rows([aligned("a", x, ids, ids), aligned("b", shuffled, stored_ids, ids)])
     assert rows[0]["linear_cka"] == pytest.approx(1.0, abs=1e-12)
     assert rows[0]["debiased_cka"] == pytest.approx(1.0, abs=1e-12)
     assert rows[0]["n"] == 50

@@ -33,7 +33,7 @@ rule cka_table:
 rule cka_figure:
     input:
         cka=rules.cka_table.output[0],
-        rsa=rules.rsa_correlations.output[0],
+        rsa=rules.rsa_correlations.output.table,
     output:
         png=report(f"{RESULTS}/figures/cka.png", category="RSA", caption="../report/cka_figure.rst"),
         pdf=f"{RESULTS}/figures/cka.pdf",

@@ -28,6 +28,7 @@ import numpy as np
 
 # Rows converted to float64 at a time: bounds the float64 copy at ROW_BLOCK x D per model side.
 ROW_BLOCK = 4096
+STRINGS = np.dtypes.StringDType()
 # Debiased HSIC divides by n (n - 3).
 MIN_SAMPLES = 4
 
@@ -38,7 +39,8 @@ def align_rows(reference_ids: Sequence[str], ids: Sequence[str], model: str) -> 
     Raises ValueError naming `model` when the two entries do not hold exactly the same images:
     CKA between different images is not a comparison of representations.
     """
-    reference, ids = np.asarray(reference_ids, dtype=str), np.asarray(ids, dtype=str)
+    # numpy's variable-width strings: what the store's sample ids load as, and any list of str converts
+    reference, ids = np.asarray(reference_ids, dtype=STRINGS), np.asarray(ids, dtype=STRINGS)
     for name, values in (("reference", reference), (model, ids)):
         if len(np.unique(values)) != len(values):
             raise ValueError(f"sample ids of {name} are not unique: rows cannot be aligned by sample id")
