@@ -19,7 +19,7 @@ from vlgen.report.plots_rsa import plot_rsa, plot_stability, rsa_figure
 from vlgen.tasks.rdm_bootstrap import (
     bootstrap_correlations,
     class_resamples,
-    resampled_entries,
+    ResampledEntries,
     uncertainty_rows,
 )
 from vlgen.tasks.rdm import class_stats, image_rdm, vector_rdm, welch_rdm
@@ -355,7 +355,7 @@ def test_resampled_entries_drop_only_pairs_of_one_class():
     rdm = random_rdm(rng, 6)
     classes = np.array([2, 0, 2, 5, 0, 1])
     expected = [rdm[classes[i], classes[j]] for i in range(6) for j in range(i + 1, 6) if classes[i] != classes[j]]
-    assert resampled_entries([rdm], classes)[0].tolist() == expected
+    assert ResampledEntries([rdm, 2 * rdm])(classes).tolist() == [[e, 2 * e] for e in expected]
     assert len(expected) == 15 - 2  # the pairs (2, 2) and (0, 0)
 
 
@@ -365,8 +365,8 @@ def test_bootstrap_r_equals_scipy_on_each_resample(method):
     boot = bootstrap_correlations(rdms, method, resamples=3, seed=5)
     correlate = stats.pearsonr if method == "pearson" else stats.spearmanr
     for k, classes in enumerate(class_resamples(12, 3, 5)):
-        entries = resampled_entries(rdms, classes)
-        assert boot[k, 0, 2] == pytest.approx(correlate(entries[0], entries[2]).statistic, abs=1e-12)
+        entries = ResampledEntries(rdms)(classes)
+        assert boot[k, 0, 2] == pytest.approx(correlate(entries[:, 0], entries[:, 2]).statistic, abs=1e-12)
 
 
 def interval_widths(n_classes, seed):
