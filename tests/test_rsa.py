@@ -16,13 +16,8 @@ from scipy.cluster.hierarchy import fcluster
 from helpers.imports import heavy_imports
 from vlgen.config import ConfigError, load_config
 from vlgen.report.plots_rsa import plot_rsa, plot_stability, rsa_figure
-from vlgen.tasks.rdm_bootstrap import (
-    bootstrap_correlations,
-    class_resamples,
-    ResampledEntries,
-    uncertainty_rows,
-)
 from vlgen.tasks.rdm import class_stats, image_rdm, vector_rdm, welch_rdm
+from vlgen.tasks.rdm_bootstrap import ResampledEntries, bootstrap_correlations, class_resamples, uncertainty_rows
 from vlgen.tasks.rdm_compare import (
     Rdm,
     check_comparable,
@@ -30,6 +25,7 @@ from vlgen.tasks.rdm_compare import (
     correlation_rows,
     permuted_correlations,
     similarity_matrix,
+    upper_triangle,
 )
 from vlgen.tasks.rsa import (
     RdmMethod,
@@ -44,6 +40,7 @@ from vlgen.tasks.rsa import (
     rsa_datasets,
     save_rdm,
 )
+from vlgen.tasks.rsa_interop import COMPARE_METHODS, SAME_AS_OURS, compare, export_hdf5, to_rsatoolbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"splits": ["test"], "preset": "paper", "std_epsilon": 1e-6, "image_distance": "welch",
@@ -422,6 +419,72 @@ def test_stability_figure_writes_support_at_the_nodes_and_the_intervals(tmp_path
     assert pairs[-1] == "{model_a} / {model_b}".format(**table.sort_values("r").iloc[-1])
     with Image.open(paths[0]) as image:
         assert image.format == "PNG"
+
+
+# -- rsatoolbox -------------------------------------------------------------------------------------
+def saved_rdms(tmp_path, rdms, dataset="digits"):
+    """The RDMs written where and how the workflow writes them: rsa/rdms/{model}/{dataset}.npz."""
+    paths = []
+    for rdm in rdms:
+        (tmp_path / rdm.model).mkdir(exist_ok=True)
+        paths.append(tmp_path / rdm.model / f"{dataset}.npz")
+        method = RdmMethod("euclidean", "none", per_image=False) if rdm.model == "minilm" else \
+            RdmMethod("welch", "paper", per_image=True)
+        save_rdm(paths[-1], rdm.matrix, rdm.classes, method)
+    return paths
+
+
+def test_rsatoolbox_round_trip_keeps_dissimilarities_and_descriptors(tmp_path):
+    from rsatoolbox.rdm import load_rdm as rsatoolbox_load
+
+    rdms = family_rdms(np.random.default_rng(40), 7)
+    rdms[-1] = Rdm("minilm", rdms[-1].matrix, rdms[-1].classes)
+    paths = saved_rdms(tmp_path, rdms)
+    out = export_hdf5(paths, tmp_path / "rdms_digits.hdf5")
+    loaded = rsatoolbox_load(str(out))
+    for index, rdm in enumerate(rdms):
+        assert np.array_equal(loaded.dissimilarities[index], upper_triangle(rdm.matrix))
+    assert np.array_equal(loaded.get_matrices(), np.stack([r.matrix for r in rdms]))
+    descriptors = {k: [str(v) for v in values] for k, values in loaded.rdm_descriptors.items() if k != "index"}
+    assert descriptors == {"model": ["g0-0", "g0-1", "g1-0", "minilm"], "dataset": ["digits"] * 4,
+                           "preset": ["paper", "paper", "paper", "none"],
+                           "distance": ["welch", "welch", "welch", "euclidean"]}
+    assert [str(c) for c in loaded.pattern_descriptors["class"]] == list(rdms[0].classes)
+    assert not (tmp_path / "rdms_digits.hdf5.partial").exists()
+
+
+@pytest.mark.parametrize("ours", ["pearson", "spearman"])
+def test_our_correlations_equal_rsatoolbox_ties_included(tmp_path, ours):
+    rdms = [Rdm(r.model, np.round(r.matrix, 1), r.classes) for r in family_rdms(np.random.default_rng(41), 12)]
+    assert len(np.unique(upper_triangle(rdms[0].matrix))) < len(upper_triangle(rdms[0].matrix))  # ties
+    theirs = compare(to_rsatoolbox(saved_rdms(tmp_path, rdms)), SAME_AS_OURS[ours])
+    models = [rdm.model for rdm in rdms]
+    for row in correlation_rows(rdms, ours, 0, 0):
+        a, b = models.index(row["model_a"]), models.index(row["model_b"])
+        assert row["r"] == pytest.approx(theirs[a, b], abs=1e-12)
+
+
+def test_every_offered_rsatoolbox_comparison_runs_and_cosine_is_the_triangles_cosine(tmp_path):
+    rdms = family_rdms(np.random.default_rng(42), 9)
+    toolbox = to_rsatoolbox(saved_rdms(tmp_path, rdms))
+    for method in COMPARE_METHODS:
+        similarity = compare(toolbox, method)
+        assert similarity.shape == (4, 4) and np.isfinite(similarity).all(), method
+    x, y = upper_triangle(rdms[0].matrix), upper_triangle(rdms[3].matrix)
+    assert compare(toolbox, "cosine")[0, 3] == pytest.approx(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+    with pytest.raises(ValueError, match="unknown rsatoolbox comparison 'kendall'"):
+        compare(toolbox, "kendall")
+
+
+def test_rdms_over_other_classes_are_not_one_rsatoolbox_object(tmp_path):
+    rdms = family_rdms(np.random.default_rng(43), 5)
+    rdms[1] = Rdm(rdms[1].model, rdms[1].matrix, tuple("abcde"))
+    with pytest.raises(ValueError, match="RDMs of g0-0 and g0-1 are over different classes"):
+        to_rsatoolbox(saved_rdms(tmp_path, rdms))
+
+
+def test_rsatoolbox_is_imported_only_when_used():
+    assert heavy_imports("vlgen.tasks.rsa_interop", then="assert 'rsatoolbox' not in sys.modules") == []
 
 
 # -- configuration ---------------------------------------------------------------------------------

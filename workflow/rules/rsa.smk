@@ -1,6 +1,7 @@
 # Representational similarity analysis (CPU): an RDM per (model, dataset) from cached features, one
 # correlation table over every pair of models (bootstrap intervals, clade support), Figure 3 and its
-# stability figure. Adding a model adds its RDMs and reruns the table and the figures only.
+# stability figure, and each dataset's RDMs in rsatoolbox's HDF5 format. Adding a model adds its RDMs
+# and reruns the table, the figures and the exports only.
 from dataclasses import asdict
 
 from vlgen.tasks.rsa import rdm_method, rdm_split, rsa_datasets, rsa_split
@@ -57,6 +58,20 @@ rule rsa_correlations:
         "../scripts/rsa_correlations.py"
 
 
+rule rsa_export:
+    input:
+        lambda wc: expand(f"{RESULTS}/rsa/rdms/{{model}}/{wc.dataset}.npz", model=RUN.models),
+    output:
+        report(f"{RESULTS}/tables/rdms_{{dataset}}.hdf5", category="RSA", caption="../report/rsa_export.rst"),
+    localrule: True
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/rsa_export/{{dataset}}.log",
+    script:
+        "../scripts/rsa_export.py"
+
+
 rule rsa_figure:
     input:
         table=rules.rsa_correlations.output.table,
@@ -102,4 +117,12 @@ rule rsa_stability_figure:
 
 rule rsa:
     input:
-        [rules.rsa_figure.output, rules.rsa_stability_figure.output] if RSA_ACTIVE else [],
+        (
+            [
+                rules.rsa_figure.output,
+                rules.rsa_stability_figure.output,
+                expand(rules.rsa_export.output, dataset=RSA_DATASETS),
+            ]
+            if RSA_ACTIVE
+            else []
+        ),
