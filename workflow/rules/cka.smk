@@ -22,6 +22,8 @@ rule cka_table:
         # every image model's float32 features of one dataset stay in memory: 14 x 50,000 x 2048 is
         # 5.7 GB (benchmarks/cka.py, workflow/PROTOCOL.md)
         mem_mb=16000,
+        # ImageNet val alone: ~25 min on one core for the paper's 14 models; every other RSA dataset adds less
+        runtime=240,
     conda:
         ENV
     log:
