@@ -105,7 +105,8 @@ def clades(similarity: np.ndarray, models: Sequence[str]) -> list[frozenset[str]
 def clade_support(similarity: np.ndarray, boot: np.ndarray, models: Sequence[str]) -> dict[frozenset[str], float]:
     """Fraction of resampled trees that hold each clade of the point-estimate tree.
 
-    Resamples with NaN (a constant RDM over the drawn classes) have no tree and are not counted.
+    Resamples with NaN (a constant RDM over the drawn classes) have no tree and are not counted; without
+    any usable resample every support is NaN.
     """
     usable = [matrix for matrix in boot if np.isfinite(matrix).all()]
     counts = dict.fromkeys(clades(similarity, models), 0)
@@ -131,8 +132,6 @@ def uncertainty_rows(rdms: Sequence[Rdm], method: str, resamples: int, seed: int
                   **dict(zip(("ci_low", "ci_high"), percentile_interval(boot[:, a, b], confidence)))}
                  for a, b in combinations(range(len(models)), 2)]
     similarity = correlation_matrix(np.stack([upper_triangle(m) for m in matrices], axis=1), method)
-    support = clade_support(similarity, boot, models) if resamples else dict.fromkeys(clades(similarity, models),
-                                                                                      float("nan"))
     clade_rows = [{"clade": ";".join(m for m in models if m in clade), "size": len(clade), "support": value}
-                  for clade, value in support.items()]
+                  for clade, value in clade_support(similarity, boot, models).items()]
     return intervals, clade_rows
