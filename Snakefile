@@ -20,6 +20,7 @@ include: "workflow/rules/clustering.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/rsa.smk"
+include: "workflow/rules/cka.smk"
 include: "workflow/rules/attacks.smk"
 include: "workflow/rules/report.smk"  # last: it collects the tables of the stages above
 
@@ -32,6 +33,7 @@ rule all:
         rules.transfer.input,
         rules.figures.input,
         rules.rsa.input,
+        rules.cka.input,
         rules.attacks.input,
         rules.summaries.input,
     default_target: True

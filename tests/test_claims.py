@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from vlgen.report.claims import (
+    CKA_CLAIMS,
     CLAIMS,
     FAILS,
     HOLDS,
@@ -312,3 +313,70 @@ def test_untrained_models_are_left_out_where_trained_ones_decide():
 ])
 def test_the_documents_say_whether_the_paper_transfer_preset_ran(section, gpu, says):
     assert says in paper_preset_status(section, gpu_present=gpu)
+
+
+# -- issue 14: CKA ordering claims, apart from the RSA verdicts --------------------------------------
+def cka_table(values: dict[tuple[str, str], float], dataset="imagenet-val") -> pd.DataFrame:
+    """Linear CKA as given; debiased CKA 0.1 lower (the same ordering)."""
+    return pd.DataFrame([{"dataset": dataset, "split": "val", "model_a": a, "model_b": b, "linear_cka": v,
+                          "debiased_cka": v - 0.1, "n": 50000} for (a, b), v in values.items()])
+
+
+CKA_CLOSER = CKA_CLAIMS[0].statement
+IMAGE_FAMILIES = {m: PAPER_FAMILIES[m] for m in ("RN50", "BiT-M", "SIN+IN", "CLIP", "VirTex")}
+
+
+def test_cka_claim_on_known_values_for_each_measure():
+    values = {("RN50", "BiT-M"): 0.8, ("RN50", "SIN+IN"): 0.7, ("BiT-M", "SIN+IN"): 0.75,
+              ("RN50", "CLIP"): 0.5, ("BiT-M", "CLIP"): 0.6, ("SIN+IN", "CLIP"): 0.55,
+              ("RN50", "VirTex"): 0.65, ("BiT-M", "VirTex"): 0.6, ("SIN+IN", "VirTex"): 0.6, ("CLIP", "VirTex"): 0.3}
+    checked = {(v.scope, v.verdict, v.evidence) for v in check_claims({"cka": cka_table(values)}, IMAGE_FAMILIES,
+                                                                      claims=CKA_CLAIMS)}
+    assert checked == {  # vision pairs 0.75 on average, vision-language to vision (0.5+0.6+0.55+0.65+0.6+0.6)/6
+        ("CKA (linear) on imagenet-val", HOLDS, "mean linear CKA: vision to vision 0.750, vision-language to vision "
+                                                "0.583"),
+        ("CKA (debiased) on imagenet-val", HOLDS, "mean debiased CKA: vision to vision 0.650, vision-language to "
+                                                  "vision 0.483")}
+    values[("RN50", "SIN+IN")] = values[("BiT-M", "SIN+IN")] = 0.4  # vision mean (0.8 + 0.4 + 0.4) / 3 = 0.533
+    assert {v.verdict for v in check_claims({"cka": cka_table(values)}, IMAGE_FAMILIES, claims=CKA_CLAIMS)} == {FAILS}
+
+
+def test_cka_claim_is_judged_on_the_claims_datasets_and_needs_its_families():
+    values = {("RN50", "BiT-M"): 0.8, ("RN50", "CLIP"): 0.5, ("BiT-M", "CLIP"): 0.6}
+    tables = {"cka": pd.concat([cka_table(values), cka_table({k: 1 - v for k, v in values.items()}, "mnist")])}
+    families = {m: PAPER_FAMILIES[m] for m in ("RN50", "BiT-M", "CLIP")}
+    assert verdicts_of(tables, families, claims=CKA_CLAIMS, rsa_datasets=["imagenet-val"]) == {
+        (CKA_CLOSER, "CKA (linear) on imagenet-val"): HOLDS, (CKA_CLOSER, "CKA (debiased) on imagenet-val"): HOLDS}
+    assert verdicts_of(tables, families, claims=CKA_CLAIMS)[CKA_CLOSER, "CKA (linear) on mnist"] == FAILS
+    one_vision = {m: PAPER_FAMILIES[m] for m in ("RN50", "CLIP")}
+    assert verdicts_of(tables, one_vision, claims=CKA_CLAIMS) == {(CKA_CLOSER, "this run"): NOT_MEASURED}
+    # the paper's claim list is unchanged: CKA never enters the RSA verdicts
+    assert all(v.claim != CKA_CLOSER for v in check_claims(tables, families))
+
+
+def test_cka_verdicts_have_their_own_section_after_the_paper_claims():
+    values = {("RN50", "BiT-M"): 0.8, ("RN50", "CLIP"): 0.5, ("BiT-M", "CLIP"): 0.6}
+    families = {m: PAPER_FAMILIES[m] for m in ("RN50", "BiT-M", "CLIP")}
+    tables = {"cka": cka_table(values)}
+    verdicts = check_claims(tables, families)
+    markdown = build_claims(verdicts, run="paper",
+                            cka_verdicts=check_claims(tables, families, claims=CKA_CLAIMS)).to_markdown()
+    paper_part, cka_part = markdown.split("## Under CKA (image models only)")
+    assert CKA_CLOSER not in paper_part
+    assert cka_part.count("| holds ") == 2 and "CKA (debiased) on imagenet-val" in cka_part
+    counts = sum(v.verdict == NOT_MEASURED for v in verdicts)
+    assert f"{counts} not measured." in paper_part  # the paper's verdict count leaves the CKA verdicts out
+
+
+def test_summary_shows_linear_above_and_debiased_below_the_diagonal():
+    from vlgen.report.summary import build_summary
+
+    values = {("RN50", "BiT-M"): 0.8, ("RN50", "CLIP"): 0.5, ("BiT-M", "CLIP"): 0.6}
+    families = {m: PAPER_FAMILIES[m] for m in ("RN50", "BiT-M", "CLIP")}
+    markdown = build_summary({"cka": cka_table(values)}, run="paper", families=families, datasets=["imagenet-val"],
+                             settings={}).to_markdown()
+    section = markdown.split("Centered kernel alignment of the image models (cka.csv)")[1]
+    assert "imagenet-val (val, n=50000)" in section
+    rows = [line for line in section.splitlines() if line.startswith("| RN50") or line.startswith("| BiT-M")]
+    assert [cell.strip() for cell in rows[0].split("|")[1:-1]] == ["RN50", "vision", "1", "0.800", "0.500"]
+    assert [cell.strip() for cell in rows[1].split("|")[1:-1]] == ["BiT-M", "vision", "0.700", "1", "0.600"]

@@ -15,8 +15,9 @@ from scipy.cluster.hierarchy import fcluster
 
 from helpers.imports import heavy_imports
 from vlgen.config import ConfigError, load_config
-from vlgen.report.plots_rsa import rsa_figure, plot_rsa
+from vlgen.report.plots_rsa import plot_rsa, plot_stability, rsa_figure
 from vlgen.tasks.rdm import class_stats, image_rdm, vector_rdm, welch_rdm
+from vlgen.tasks.rdm_bootstrap import ResampledEntries, bootstrap_correlations, class_resamples, uncertainty_rows
 from vlgen.tasks.rdm_compare import (
     Rdm,
     check_comparable,
@@ -24,6 +25,7 @@ from vlgen.tasks.rdm_compare import (
     correlation_rows,
     permuted_correlations,
     similarity_matrix,
+    upper_triangle,
 )
 from vlgen.tasks.rsa import (
     RdmMethod,
@@ -38,6 +40,7 @@ from vlgen.tasks.rsa import (
     rsa_datasets,
     save_rdm,
 )
+from vlgen.tasks.rsa_interop import COMPARE_METHODS, SAME_AS_OURS, compare, export_hdf5, to_rsatoolbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"splits": ["test"], "preset": "paper", "std_epsilon": 1e-6, "image_distance": "welch",
@@ -331,6 +334,159 @@ def test_rsa_figure_panels_and_files(tmp_path):
     assert len(rsa_figure(small, models, families, perplexity=3, seed=0).axes) == 2 * 3  # no t-SNE
 
 
+# -- bootstrap over classes -------------------------------------------------------------------------
+def family_rdms(rng, n_classes, per_group=2, noise=0.6, dim=4):
+    """Two families of models, each member a noisy copy of its family's points: realistic r between 0 and 1."""
+    rdms = []
+    for g in range(2):
+        points = rng.normal(size=(n_classes, dim))
+        for i in range(per_group):
+            noisy = points + noise * rng.normal(size=points.shape)
+            rdms.append(Rdm(f"g{g}-{i}", np.linalg.norm(noisy[:, None] - noisy[None], axis=2),
+                            tuple(map(str, range(n_classes)))))
+    return rdms
+
+
+def test_resampled_entries_drop_only_pairs_of_one_class():
+    rng = np.random.default_rng(30)
+    rdm = random_rdm(rng, 6)
+    classes = np.array([2, 0, 2, 5, 0, 1])
+    expected = [rdm[classes[i], classes[j]] for i in range(6) for j in range(i + 1, 6) if classes[i] != classes[j]]
+    assert ResampledEntries([rdm, 2 * rdm])(classes).tolist() == [[e, 2 * e] for e in expected]
+    assert len(expected) == 15 - 2  # the pairs (2, 2) and (0, 0)
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_bootstrap_r_equals_scipy_on_each_resample(method):
+    rdms = [r.matrix for r in family_rdms(np.random.default_rng(31), 12)]
+    boot = bootstrap_correlations(rdms, method, resamples=3, seed=5)
+    correlate = stats.pearsonr if method == "pearson" else stats.spearmanr
+    for k, classes in enumerate(class_resamples(12, 3, 5)):
+        entries = ResampledEntries(rdms)(classes)
+        assert boot[k, 0, 2] == pytest.approx(correlate(entries[:, 0], entries[:, 2]).statistic, abs=1e-12)
+
+
+def interval_widths(n_classes, seed):
+    intervals, _ = uncertainty_rows(family_rdms(np.random.default_rng(seed), n_classes), "pearson", 200, seed)
+    return np.array([row["ci_high"] - row["ci_low"] for row in intervals])
+
+
+def test_bootstrap_intervals_contain_r_and_are_reproducible():
+    rdms = family_rdms(np.random.default_rng(32), 30)
+    table = pd.DataFrame(correlation_rows(rdms, "pearson", 0, 0))
+    intervals, clades = uncertainty_rows(rdms, "pearson", 300, seed=1)
+    merged = table.merge(pd.DataFrame(intervals), on=["model_a", "model_b"])
+    assert len(merged) == 6
+    assert ((merged["ci_low"] < merged["r"]) & (merged["r"] < merged["ci_high"])).all(), merged
+    assert uncertainty_rows(rdms, "pearson", 300, seed=1) == (intervals, clades)
+    assert uncertainty_rows(rdms, "pearson", 300, seed=2)[0] != intervals
+
+
+def test_bootstrap_intervals_shrink_with_more_classes():
+    few = np.mean([interval_widths(15, seed).mean() for seed in range(3)])
+    many = np.mean([interval_widths(120, seed).mean() for seed in range(3)])
+    assert many < 0.6 * few, (few, many)
+
+
+def test_clade_support_is_high_for_separate_families_and_names_each_clade():
+    rdms = family_rdms(np.random.default_rng(33), 40, per_group=3, noise=0.3)
+    _, clades = uncertainty_rows(rdms, "pearson", 100, seed=0)
+    support = {row["clade"]: row["support"] for row in clades}
+    assert support["g0-0;g0-1;g0-2"] > 0.95 and support["g1-0;g1-1;g1-2"] > 0.95
+    assert len(support) == len(rdms) - 2  # internal nodes of a binary tree over 6 leaves, root excluded
+    assert all(0 <= value <= 1 for value in support.values())
+
+
+def test_without_resamples_the_intervals_are_empty():
+    intervals, clades = uncertainty_rows(family_rdms(np.random.default_rng(34), 8), "pearson", 0, seed=0)
+    assert all(np.isnan(row["ci_low"]) and np.isnan(row["ci_high"]) for row in intervals)
+    assert clades and all(np.isnan(row["support"]) for row in clades)
+
+
+def test_stability_figure_writes_support_at_the_nodes_and_the_intervals(tmp_path):
+    rdms = family_rdms(np.random.default_rng(35), 20, per_group=3, noise=0.3)
+    intervals, clades = uncertainty_rows(rdms, "pearson", 50, seed=0)
+    table = pd.DataFrame(correlation_rows(rdms, "pearson", 0, 0)).merge(pd.DataFrame(intervals)).assign(dataset="digits")
+    clade_table = pd.DataFrame(clades).assign(dataset="digits")
+    models = [r.model for r in rdms]
+    families = {m: "vision" if m.startswith("g0") else "text" for m in models}
+    paths = [tmp_path / "stability.png", tmp_path / "stability.pdf"]
+    fig = plot_stability(table, clade_table, paths, models, families)
+    labels = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert labels == sorted(f"{row['support']:.0%}" for row in clades)
+    pairs = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert len(pairs) == 15
+    assert pairs[-1] == "{model_a} / {model_b}".format(**table.sort_values("r").iloc[-1])
+    with Image.open(paths[0]) as image:
+        assert image.format == "PNG"
+
+
+# -- rsatoolbox -------------------------------------------------------------------------------------
+def saved_rdms(tmp_path, rdms, dataset="digits"):
+    """The RDMs written where and how the workflow writes them: rsa/rdms/{model}/{dataset}.npz."""
+    paths = []
+    for rdm in rdms:
+        (tmp_path / rdm.model).mkdir(exist_ok=True)
+        paths.append(tmp_path / rdm.model / f"{dataset}.npz")
+        method = RdmMethod("euclidean", "none", per_image=False) if rdm.model == "minilm" else \
+            RdmMethod("welch", "paper", per_image=True)
+        save_rdm(paths[-1], rdm.matrix, rdm.classes, method)
+    return paths
+
+
+def test_rsatoolbox_round_trip_keeps_dissimilarities_and_descriptors(tmp_path):
+    from rsatoolbox.rdm import load_rdm as rsatoolbox_load
+
+    rdms = family_rdms(np.random.default_rng(40), 7)
+    rdms[-1] = Rdm("minilm", rdms[-1].matrix, rdms[-1].classes)
+    paths = saved_rdms(tmp_path, rdms)
+    out = export_hdf5(paths, tmp_path / "rdms_digits.hdf5")
+    loaded = rsatoolbox_load(str(out))
+    for index, rdm in enumerate(rdms):
+        assert np.array_equal(loaded.dissimilarities[index], upper_triangle(rdm.matrix))
+    assert np.array_equal(loaded.get_matrices(), np.stack([r.matrix for r in rdms]))
+    descriptors = {k: [str(v) for v in values] for k, values in loaded.rdm_descriptors.items() if k != "index"}
+    assert descriptors == {"model": ["g0-0", "g0-1", "g1-0", "minilm"], "dataset": ["digits"] * 4,
+                           "preset": ["paper", "paper", "paper", "none"],
+                           "distance": ["welch", "welch", "welch", "euclidean"]}
+    assert [str(c) for c in loaded.pattern_descriptors["class"]] == list(rdms[0].classes)
+    assert not (tmp_path / "rdms_digits.hdf5.partial").exists()
+
+
+@pytest.mark.parametrize("ours", ["pearson", "spearman"])
+def test_our_correlations_equal_rsatoolbox_ties_included(tmp_path, ours):
+    rdms = [Rdm(r.model, np.round(r.matrix, 1), r.classes) for r in family_rdms(np.random.default_rng(41), 12)]
+    assert len(np.unique(upper_triangle(rdms[0].matrix))) < len(upper_triangle(rdms[0].matrix))  # ties
+    theirs = compare(to_rsatoolbox(saved_rdms(tmp_path, rdms)), SAME_AS_OURS[ours])
+    models = [rdm.model for rdm in rdms]
+    for row in correlation_rows(rdms, ours, 0, 0):
+        a, b = models.index(row["model_a"]), models.index(row["model_b"])
+        assert row["r"] == pytest.approx(theirs[a, b], abs=1e-12)
+
+
+def test_every_offered_rsatoolbox_comparison_runs_and_cosine_is_the_triangles_cosine(tmp_path):
+    rdms = family_rdms(np.random.default_rng(42), 9)
+    toolbox = to_rsatoolbox(saved_rdms(tmp_path, rdms))
+    for method in COMPARE_METHODS:
+        similarity = compare(toolbox, method)
+        assert similarity.shape == (4, 4) and np.isfinite(similarity).all(), method
+    x, y = upper_triangle(rdms[0].matrix), upper_triangle(rdms[3].matrix)
+    assert compare(toolbox, "cosine")[0, 3] == pytest.approx(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+    with pytest.raises(ValueError, match="unknown rsatoolbox comparison 'kendall'"):
+        compare(toolbox, "kendall")
+
+
+def test_rdms_over_other_classes_are_not_one_rsatoolbox_object(tmp_path):
+    rdms = family_rdms(np.random.default_rng(43), 5)
+    rdms[1] = Rdm(rdms[1].model, rdms[1].matrix, tuple("abcde"))
+    with pytest.raises(ValueError, match="RDMs of g0-0 and g0-1 are over different classes"):
+        to_rsatoolbox(saved_rdms(tmp_path, rdms))
+
+
+def test_rsatoolbox_is_imported_only_when_used():
+    assert heavy_imports("vlgen.tasks.rsa_interop", then="assert 'rsatoolbox' not in sys.modules") == []
+
+
 # -- configuration ---------------------------------------------------------------------------------
 def run_with(tmp_path, override, base="demo.yaml"):
     path = tmp_path / "override.yaml"
@@ -366,4 +522,5 @@ def test_unknown_rsa_setting_is_named(tmp_path):
 
 
 def test_rsa_modules_do_not_import_torch():
-    assert heavy_imports("vlgen.tasks.rsa", "vlgen.report.plots_rsa", "vlgen.report.summary", "vlgen.report.claims") == []
+    assert heavy_imports("vlgen.tasks.rsa", "vlgen.tasks.rdm_bootstrap", "vlgen.report.plots_rsa",
+                         "vlgen.report.plots_cka", "vlgen.report.summary", "vlgen.report.claims") == []

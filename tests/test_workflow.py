@@ -119,8 +119,9 @@ def test_rsa_summary_claims_and_the_html_report(workdir):
     results = workdir / "results" / "tiny"
     pairs = pd.read_csv(results / "tables" / "rdm_correlations.csv")
     assert list(pairs.columns) == ["dataset", "model_a", "model_b", "preset", "distance", "method", "r",
-                                   "p_parametric", "p_permutation"]
+                                   "p_parametric", "p_permutation", "ci_low", "ci_high"]
     assert len(pairs) == 3 and pairs["r"].between(-1, 1).all() and pairs["p_permutation"].between(0, 1).all()
+    assert (pairs["ci_low"] <= pairs["ci_high"]).all()
     made = {(a, b): (preset, distance) for a, b, preset, distance in
             pairs[["model_a", "model_b", "preset", "distance"]].itertuples(index=False)}
     assert made == {("pixels", "resnet18-random"): ("paper", "welch"),

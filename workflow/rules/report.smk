@@ -10,8 +10,13 @@ TASK_TABLES = {
     "transfer": f"{RESULTS}/tables/transfer.csv",
     "attacks": f"{RESULTS}/tables/attacks.csv",
     "rdm_correlations": f"{RESULTS}/tables/rdm_correlations.csv",
+    "cka": f"{RESULTS}/tables/cka.csv",
 }
-INACTIVE_TABLES = (set() if RSA_ACTIVE else {"rdm_correlations"}) | (set() if ATTACK_JOBS else {"attacks"})
+INACTIVE_TABLES = (
+    (set() if RSA_ACTIVE else {"rdm_correlations"})
+    | (set() if CKA_ACTIVE else {"cka"})
+    | (set() if ATTACK_JOBS else {"attacks"})
+)
 
 
 rule summarise_run:

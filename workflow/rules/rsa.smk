@@ -1,9 +1,10 @@
 # Representational similarity analysis (CPU): an RDM per (model, dataset) from cached features, one
-# correlation table over every pair of models, Figure 3. Adding a model adds its RDMs and reruns the
-# table and the figure only.
+# correlation table over every pair of models (bootstrap intervals, clade support), Figure 3 and its
+# stability figure, and each dataset's RDMs in rsatoolbox's HDF5 format. Adding a model adds its RDMs
+# and reruns the table, the figures and the exports only.
 from dataclasses import asdict
 
-from vlgen.tasks.rsa import rdm_method, rdm_split, rsa_datasets
+from vlgen.tasks.rsa import rdm_method, rdm_split, rsa_datasets, rsa_split
 
 RSA = RUN.section("rsa")
 try:
@@ -39,7 +40,8 @@ rule rsa_correlations:
     input:
         expand(f"{RESULTS}/rsa/rdms/{{model}}/{{dataset}}.npz", dataset=RSA_DATASETS, model=RUN.models),
     output:
-        report(f"{RESULTS}/tables/rdm_correlations.csv", category="RSA", caption="../report/rsa_table.rst"),
+        table=report(f"{RESULTS}/tables/rdm_correlations.csv", category="RSA", caption="../report/rsa_table.rst"),
+        clades=report(f"{RESULTS}/tables/rdm_clade_support.csv", category="RSA", caption="../report/rsa_clades.rst"),
     params:
         models=RUN.models,
         datasets=RSA_DATASETS,
@@ -56,17 +58,34 @@ rule rsa_correlations:
         "../scripts/rsa_correlations.py"
 
 
+rule rsa_export:
+    input:
+        lambda wc: expand(f"{RESULTS}/rsa/rdms/{{model}}/{wc.dataset}.npz", model=RUN.models),
+    output:
+        report(f"{RESULTS}/tables/rdms_{{dataset}}.hdf5", category="RSA", caption="../report/rsa_export.rst"),
+    localrule: True
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/rsa_export/{{dataset}}.log",
+    script:
+        "../scripts/rsa_export.py"
+
+
 rule rsa_figure:
     input:
-        rules.rsa_correlations.output,
+        table=rules.rsa_correlations.output.table,
+        clades=rules.rsa_correlations.output.clades,
     output:
         png=report(f"{RESULTS}/figures/fig3_rsa.png", category="RSA", caption="../report/rsa_figure.rst"),
         pdf=f"{RESULTS}/figures/fig3_rsa.pdf",
     params:
         models=RUN.models,
         families={m: RUN.model_spec(m)["family"] for m in RUN.models},
-        # what the figure and its caption show (not the claims' datasets, nor the permutation count)
-        settings={k: v for k, v in RSA.items() if k not in ("claims_datasets", "permutations")},
+        # what the figure and its caption show (not the claims' datasets, the permutation or resample counts)
+        settings={
+            k: v for k, v in RSA.items() if k not in ("claims_datasets", "permutations", "bootstrap_resamples")
+        },
     localrule: True
     conda:
         ENV
@@ -76,6 +95,34 @@ rule rsa_figure:
         "../scripts/rsa_figure.py"
 
 
+rule rsa_stability_figure:
+    input:
+        table=rules.rsa_correlations.output.table,
+        clades=rules.rsa_correlations.output.clades,
+    output:
+        png=report(f"{RESULTS}/figures/fig3_rsa_stability.png", category="RSA", caption="../report/rsa_stability.rst"),
+        pdf=f"{RESULTS}/figures/fig3_rsa_stability.pdf",
+    params:
+        models=RUN.models,
+        families={m: RUN.model_spec(m)["family"] for m in RUN.models},
+        settings={k: RSA[k] for k in ("method", "bootstrap_resamples", "seed")},
+    localrule: True
+    conda:
+        ENV
+    log:
+        f"{RESULTS}/logs/rsa_stability_figure.log",
+    script:
+        "../scripts/rsa_stability_figure.py"
+
+
 rule rsa:
     input:
-        rules.rsa_figure.output if RSA_ACTIVE else [],
+        (
+            [
+                rules.rsa_figure.output,
+                rules.rsa_stability_figure.output,
+                expand(rules.rsa_export.output, dataset=RSA_DATASETS),
+            ]
+            if RSA_ACTIVE
+            else []
+        ),

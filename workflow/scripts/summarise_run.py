@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vlgen.report.claims import build_claims, check_claims
+from vlgen.report.claims import CKA_CLAIMS, build_claims, check_claims
 from vlgen.jobs import start_job
 from vlgen.report.summary import build_summary
 
@@ -20,7 +20,9 @@ notes = [params.notes["transfer"],
 if params.untrained:
     notes.append("Untrained models (random initialisation) are left out of every comparison: "
                  + ", ".join(params.untrained) + ".")
-claims = build_claims(verdicts, run=params.run, notes=notes)
+cka_verdicts = check_claims(tables, params.families, untrained=params.untrained,
+                            rsa_datasets=params.rsa_claims_datasets, claims=CKA_CLAIMS) if "cka" in tables else []
+claims = build_claims(verdicts, run=params.run, notes=notes, cka_verdicts=cka_verdicts)
 for doc, markdown, html in ((summary, output.summary, output.summary_html),
                             (claims, output.claims, output.claims_html)):
     Path(markdown).write_text(doc.to_markdown())

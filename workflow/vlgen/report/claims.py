@@ -13,6 +13,10 @@ Figure 1), separately under the paper's protocol (few-shot `paper`, clustering `
 `hungarian`, `default`). A protocol never mixes presets: where a compared model lacks the protocol's
 rows for a task, that protocol's verdict is `not measured` and names the model. RSA claims use model
 distance 1 - r, on the RSA datasets named in `rsa.claims_datasets` (the paper's: ImageNet `val`).
+
+CKA compares image models only (text models have no images), so under CKA only the ordering among
+image models is judged (`CKA_CLAIMS`, on the same datasets), and those verdicts are reported in their
+own section, apart from the RSA verdicts: two similarity measures agreeing is itself a finding.
 """
 
 from __future__ import annotations
@@ -289,7 +293,39 @@ def check_language_furthest(tables: Mapping[str, pd.DataFrame], families: Mappin
     return _rsa_verdicts(tables, families, _language_furthest)
 
 
-RSA_CHECKS = (check_vision_cluster, check_multimodal_further, check_language_furthest)
+CKA_MEASURES = {"linear_cka": "linear", "debiased_cka": "debiased"}
+
+
+def check_cka_vision_closer(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]) -> list[tuple]:
+    """Per CKA dataset and measure: is the mean CKA between vision models above vision-language to vision?"""
+    if "cka" not in tables:
+        return []
+    table = tables["cka"]
+    check_columns("cka", table)
+    table = table[table["model_a"].isin(families) & table["model_b"].isin(families)]
+    pairs = table.assign(family_a=table["model_a"].map(families), family_b=table["model_b"].map(families))
+    verdicts = []
+    for dataset, rows in pairs.groupby("dataset", sort=False):
+        for column, name in CKA_MEASURES.items():
+            scored = rows.assign(distance=rows[column])  # `_between` reads the column named distance
+            within, across = _between(scored, VISION, VISION), _between(scored, MULTIMODAL, VISION)
+            if within.empty or across.empty:
+                continue
+            verdicts.append((f"CKA ({name}) on {dataset}", HOLDS if within.mean() > across.mean() else FAILS,
+                             f"mean {name} CKA: vision to vision {within.mean():.3f}, vision-language to vision "
+                             f"{across.mean():.3f}"))
+    return verdicts
+
+
+# Checks judged on `rsa.claims_datasets` only (their not-measured evidence says so).
+RSA_CHECKS = (check_vision_cluster, check_multimodal_further, check_language_furthest, check_cka_vision_closer)
+CKA_CLAIMS = (
+    Claim("Under CKA, vision models are closer to each other than to vision-language models.",
+          "per RSA dataset and CKA measure (linear, debiased), the mean CKA between vision models exceeds the "
+          "mean CKA between vision-language and vision models",
+          "two vision models and a vision-language model in the CKA table",
+          check_cka_vision_closer),
+)
 CLAIMS = (
     Claim("Multimodal models (CLIP, VirTex, ICMLM, TSM) do not beat vision-only ResNets on any task.",
           "per protocol and task (each few-shot N, clustering, transfer), the best vision-language model's "
@@ -328,11 +364,9 @@ CLAIMS = (
 
 
 def rsa_claims_tables(tables: Mapping[str, pd.DataFrame], datasets: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """`tables` with the RDM correlations narrowed to the RSA datasets the claims are about."""
-    if "rdm_correlations" not in tables:
-        return dict(tables)
-    correlations = tables["rdm_correlations"]
-    return {**tables, "rdm_correlations": correlations[correlations["dataset"].isin(datasets)]}
+    """`tables` with the RDM correlations and CKA narrowed to the RSA datasets the claims are about."""
+    return {name: table[table["dataset"].isin(datasets)] if name in ("rdm_correlations", "cka") else table
+            for name, table in tables.items()}
 
 
 def check_claims(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str], *,
@@ -367,8 +401,11 @@ def check_claims(tables: Mapping[str, pd.DataFrame], families: Mapping[str, str]
 
 
 def build_claims(verdicts: Sequence[Verdict], *, run: str, notes: Sequence[str] = (),
-                 claims: Sequence[Claim] = CLAIMS) -> Document:
-    """claims.md: a verdict table, then how each claim is checked; `notes` say how the run was made."""
+                 claims: Sequence[Claim] = CLAIMS, cka_verdicts: Sequence[Verdict] = ()) -> Document:
+    """claims.md: a verdict table, then how each claim is checked; `notes` say how the run was made.
+
+    `cka_verdicts` (of `CKA_CLAIMS`) get their own section after the paper's claims.
+    """
     doc = Document(f"Claims of the paper checked against run `{run}`")
     doc.text("workflow/PROTOCOL.md, \"What the paper found\". Each row is one claim in one scope (protocol, attack "
              "norm or RSA dataset); `not measured` means this run lacks what the check needs, `not meaningful` "
@@ -382,4 +419,11 @@ def build_claims(verdicts: Sequence[Verdict], *, run: str, notes: Sequence[str] 
     doc.heading("How each claim is checked")
     for claim in claims:
         doc.text(f"{claim.statement} Checked as: {claim.checked_as}.")
+    if cka_verdicts:
+        doc.heading("Under CKA (image models only)")
+        doc.text("The ordering claims among image models, judged again with linear and debiased CKA on the same "
+                 "images (tables/cka.csv); reported apart from the RSA verdicts above.")
+        doc.table(pd.DataFrame([vars(v) for v in cka_verdicts], columns=["claim", "scope", "verdict", "evidence"]))
+        for claim in CKA_CLAIMS:
+            doc.text(f"{claim.statement} Checked as: {claim.checked_as}.")
     return doc

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from scipy.cluster.hierarchy import dendrogram
+from scipy.cluster.hierarchy import dendrogram, leaves_list
 
 from vlgen.report.plots import DPI, Colour, model_colours
 from vlgen.tasks.rdm_compare import similarity_matrix
@@ -60,7 +60,7 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
         _draw_heatmap(fig, axes["heatmap"], similarity, models, colours, method)
         axes["heatmap"].set_title(f"({'c' if 'tsne' in axes else 'b'}) {dataset}: {method} r of RDMs",
                                   fontsize="medium")
-    fig.legend(handles=_family_handles(models, families, colours), loc="outside lower center",
+    fig.legend(handles=family_handles(models, families, colours), loc="outside lower center",
                ncols=len(set(families[m] for m in models)), frameon=False, fontsize="small")
     return fig
 
@@ -78,7 +78,7 @@ def plot_rsa(table: pd.DataFrame, out_paths: Sequence[str | Path], models: Seque
 def _draw_dendrogram(ax: Axes, similarity: np.ndarray, models: Sequence[str], colours: Mapping[str, Colour]) -> None:
     dendrogram(model_linkage(similarity), ax=ax, labels=list(models), orientation="left",
                link_color_func=lambda _: LINK_COLOUR, leaf_font_size=8)
-    _colour_tick_labels(ax.get_yticklabels(), colours)
+    colour_tick_labels(ax.get_yticklabels(), colours)
     ax.set_xlabel("1 - r")
     ax.spines[["top", "right", "left"]].set_visible(False)
 
@@ -103,7 +103,7 @@ def _draw_heatmap(fig: Figure, ax: Axes, similarity: np.ndarray, models: Sequenc
     image = ax.imshow(ordered, origin="lower", cmap="viridis", vmin=min(0.0, float(ordered.min())), vmax=1.0)
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
-    _colour_tick_labels([*ax.get_xticklabels(), *ax.get_yticklabels()], colours)
+    colour_tick_labels([*ax.get_xticklabels(), *ax.get_yticklabels()], colours)
     if len(names) <= ANNOTATE_MAX_MODELS:
         for i in range(len(names)):
             for j in range(len(names)):
@@ -112,12 +112,77 @@ def _draw_heatmap(fig: Figure, ax: Axes, similarity: np.ndarray, models: Sequenc
     fig.colorbar(image, ax=ax, shrink=0.8, label=f"{method} r")
 
 
-def _colour_tick_labels(labels: Sequence, colours: Mapping[str, Colour]) -> None:
+def stability_figure(table: pd.DataFrame, clades: pd.DataFrame, models: Sequence[str],
+                     families: Mapping[str, str]) -> Figure:
+    """Beside Figure 3: (a) its dendrogram with each clade's bootstrap support, (b) every pair's r with
+    its bootstrap interval (`ci_low`, `ci_high`), sorted by r; one row per dataset of the table."""
+    datasets = list(pd.unique(table["dataset"]))
+    if not datasets:
+        raise ValueError("the RDM correlation table is empty: no dataset to draw")
+    present = set(table["model_a"]) | set(table["model_b"])
+    models = [m for m in models if m in present]
+    colours = model_colours(models, {m: families[m] for m in models})
+    n_pairs = len(models) * (len(models) - 1) // 2
+    row_height = max(MIN_ROW_HEIGHT, ROW_HEIGHT_PER_MODEL * len(models) + 1.2, 0.16 * n_pairs + 1.0)
+    fig = Figure(figsize=(PANEL_WIDTHS["dendrogram"] + 5.0, row_height * len(datasets)), layout="constrained")
+    grid = fig.subplots(len(datasets), 2, squeeze=False, width_ratios=[PANEL_WIDTHS["dendrogram"], 5.0])
+    for (tree_ax, pairs_ax), dataset in zip(grid, datasets):
+        rows = table[table["dataset"] == dataset]
+        similarity = similarity_matrix(rows.to_dict("records"), models)
+        support = clades[clades["dataset"] == dataset]
+        _draw_dendrogram(tree_ax, similarity, models, colours)
+        _annotate_support(tree_ax, similarity, models, dict(zip(support["clade"], support["support"])))
+        tree_ax.set_title(f"(a) {dataset}: clade support", fontsize="medium")
+        _draw_intervals(pairs_ax, rows)
+        pairs_ax.set_title(f"(b) {dataset}: {rows['method'].iloc[0]} r, 95% bootstrap interval", fontsize="medium")
+    return fig
+
+
+def plot_stability(table: pd.DataFrame, clades: pd.DataFrame, out_paths: Sequence[str | Path],
+                   models: Sequence[str], families: Mapping[str, str]) -> Figure:
+    """Draw `stability_figure` once, save it to every path (format from each suffix), return it."""
+    fig = stability_figure(table, clades, models, families)
+    for path in map(Path, out_paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI)
+    return fig
+
+
+def _annotate_support(ax: Axes, similarity: np.ndarray, models: Sequence[str], support: Mapping[str, float]) -> None:
+    """Write each clade's support at its node: scipy places leaf k at 5 + 10 k (leaf order) and a node
+    midway between its children, at its merge height."""
+    tree = model_linkage(similarity)
+    n = len(models)
+    position = {int(leaf): 5.0 + 10.0 * k for k, leaf in enumerate(leaves_list(tree))}
+    members = {i: [i] for i in range(n)}
+    for i, (left, right, height, _) in enumerate(tree):
+        node = n + i
+        members[node] = members[int(left)] + members[int(right)]
+        position[node] = (position[int(left)] + position[int(right)]) / 2
+        clade = ";".join(models[j] for j in sorted(members[node]))
+        if clade in support and np.isfinite(support[clade]):
+            ax.annotate(f"{support[clade]:.0%}", (height, position[node]), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", fontsize=6, color="tab:red")
+
+
+def _draw_intervals(ax: Axes, rows: pd.DataFrame) -> None:
+    ordered = rows.sort_values("r").reset_index(drop=True)
+    y = np.arange(len(ordered))
+    # A percentile interval need not contain r (a skewed bootstrap): then its near side is drawn empty.
+    below, above = (ordered["r"] - ordered["ci_low"]).clip(lower=0), (ordered["ci_high"] - ordered["r"]).clip(lower=0)
+    ax.errorbar(ordered["r"], y, xerr=[below, above],
+                fmt="o", markersize=3, color="0.2", ecolor="0.55", capsize=2, linewidth=1)
+    ax.set_yticks(y, [f"{a} / {b}" for a, b in zip(ordered["model_a"], ordered["model_b"])], fontsize=6)
+    ax.set_xlabel("r")
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def colour_tick_labels(labels: Sequence, colours: Mapping[str, Colour]) -> None:
     for label in labels:
         label.set_color(colours.get(label.get_text(), "black"))
 
 
-def _family_handles(models: Sequence[str], families: Mapping[str, str], colours: Mapping[str, Colour]) -> list[Patch]:
+def family_handles(models: Sequence[str], families: Mapping[str, str], colours: Mapping[str, Colour]) -> list[Patch]:
     """One patch per family, in colour of its first model (families in order of first appearance)."""
     first = {}
     for model in models:

@@ -23,6 +23,7 @@ REQUIRED_COLUMNS = {
     "transfer": ("model", "dataset", "preset", "accuracy"),
     "rdm_correlations": ("dataset", "model_a", "model_b", "preset", "distance", "method", "r", "p_parametric",
                          "p_permutation"),
+    "cka": ("dataset", "split", "model_a", "model_b", "linear_cka", "debiased_cka", "n"),
 }
 TASK_TITLES = {
     "fewshot": "Few-shot classification (fewshot_summary.csv)",
@@ -30,6 +31,8 @@ TASK_TITLES = {
     "transfer": "Transfer, linear probe (transfer.csv)",
     "rdm_correlations": "Representational similarity (rdm_correlations.csv)",
 }
+# Part of the RSA stage (the same images, image models only): not listed as a task of its own when absent.
+CKA_TITLE = "Centered kernel alignment of the image models (cka.csv)"
 SCORE_NOTES = {
     "fewshot": "Test accuracy of nearest-prototype classification, mean ± standard error over trials.",
     "clustering": "Test accuracy of spectral clusters after matching clusters to classes.",
@@ -124,6 +127,8 @@ def build_summary(tables: Mapping[str, pd.DataFrame], *, run: str, families: Map
             doc.table(_formatted(score_matrix(group, models, datasets), group, families))
     if "rdm_correlations" in tables:
         _rsa_section(doc, tables["rdm_correlations"], models, families, settings)
+    if "cka" in tables:
+        _cka_section(doc, tables["cka"], models, families)
     return doc
 
 
@@ -132,7 +137,8 @@ def _rsa_section(doc: Document, table: pd.DataFrame, models: Sequence[str], fami
     check_columns("rdm_correlations", table)
     doc.heading(TASK_TITLES["rdm_correlations"])
     doc.text("Correlation r between the upper triangles of two models' RDMs over the dataset's classes "
-             "(model distance = 1 - r); p-values in the table. RDMs made with (preset, distance): "
+             "(model distance = 1 - r); p-values and 95% bootstrap intervals over classes (ci_low, ci_high) in the "
+             "table. RDMs made with (preset, distance): "
              + ", ".join(f"{p} {d}" for p, d in table[["preset", "distance"]].drop_duplicates().itertuples(index=False))
              + ".")
     if settings and "rsa" in settings:
@@ -143,6 +149,23 @@ def _rsa_section(doc: Document, table: pd.DataFrame, models: Sequence[str], fami
         matrix = pd.DataFrame(similarity_matrix(rows.to_dict("records"), names), index=names, columns=names)
         doc.heading(f"{dataset}: {rows['method'].iloc[0]} r", level=3)
         frame = matrix.map(lambda v: f"{v:.3f}")
+        frame.insert(0, "family", [families[m] for m in names])
+        doc.table(frame.reset_index(names="model"))
+
+
+def _cka_section(doc: Document, table: pd.DataFrame, models: Sequence[str], families: Mapping[str, str]) -> None:
+    check_columns("cka", table)
+    doc.heading(CKA_TITLE)
+    doc.text("Linear CKA between image models on the same images (above the diagonal) and debiased CKA (below); "
+             "text models are compared by RSA only.")
+    for dataset, rows in table.groupby("dataset", sort=False):
+        present = set(rows["model_a"]) | set(rows["model_b"])
+        names = [m for m in models if m in present]
+        frame = pd.DataFrame("1", index=names, columns=names)
+        for row in rows.itertuples():
+            a, b = sorted((row.model_a, row.model_b), key=names.index)
+            frame.loc[a, b], frame.loc[b, a] = f"{row.linear_cka:.3f}", f"{row.debiased_cka:.3f}"
+        doc.heading(f"{dataset} ({rows['split'].iloc[0]}, n={rows['n'].iloc[0]})", level=3)
         frame.insert(0, "family", [families[m] for m in names])
         doc.table(frame.reset_index(names="model"))
 
