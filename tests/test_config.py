@@ -120,3 +120,11 @@ def test_dataset_root_is_not_in_the_key(tmp_path):
 def test_config_import_does_not_import_torch():
     assert heavy_imports("vlgen.config", "vlgen.store", "vlgen.keys",
                          then="vlgen.config.load_config(['config/demo.yaml'], '.').feature_jobs()") == []
+
+
+@pytest.mark.parametrize("section", ["rsa", "fewshot", "clustering", "transfer"])
+def test_a_setting_of_another_stage_is_refused_where_it_does_not_belong(tmp_path, section):
+    """`figure_rate` is Figure 2's (attacks); a schema that accepted it elsewhere would hide a misplaced setting."""
+    msg = error_of(tmp_path, {section: {"figure_rate": "raw"}})
+    assert f"config field {section}: unknown field(s) 'figure_rate'" in msg
+    assert run_with(tmp_path, {"attacks": {"figure_rate": "raw"}}).section("attacks")["figure_rate"] == "raw"
