@@ -129,9 +129,7 @@ def fewshot_figure(table: pd.DataFrame, ddof: Mapping[str, int] = DDOF_OF_PRESET
 
 def plot_fewshot(table: pd.DataFrame, out_path: str | Path, ddof: Mapping[str, int] = DDOF_OF_PRESET) -> None:
     """Draw `fewshot_figure(table, ddof)` and save it to `out_path` (format from the suffix)."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fewshot_figure(table, ddof).savefig(out_path, dpi=DPI)
+    save_figure(fewshot_figure(table, ddof), [out_path])
 
 
 def _draw_accuracy_vs_shots(
@@ -244,7 +242,11 @@ def generalization_figure(scores: pd.DataFrame, panels: Sequence[str], title: st
 def plot_generalization(scores: pd.DataFrame, panels: Sequence[str], out_paths: Sequence[str | Path],
                         **options: str) -> None:
     """Draw `generalization_figure(scores, panels, **options)` once, save it to every path."""
-    fig = generalization_figure(scores, panels, **options)
+    save_figure(generalization_figure(scores, panels, **options), out_paths)
+
+
+def save_figure(fig: Figure, out_paths: Sequence[str | Path]) -> None:
+    """Save one drawn figure to every path (the format from each suffix: png, pdf), making folders."""
     for out_path in map(Path, out_paths):
         out_path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out_path, dpi=DPI)

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from vlgen.report.plots import DPI, MARKERS, model_colours, outer_legend
+from vlgen.report.plots import MARKERS, model_colours, outer_legend, save_figure
 
 PANELS = (("l2", "$L_2$"), ("linf", "$L_\\infty$"))
 ATTACK_PLOT_COLUMNS = ("model", "head", "norm", "targeted", "epsilon")
@@ -59,9 +59,7 @@ def plot_attack_success(table: pd.DataFrame, families: Mapping[str, str], out_pa
                         column: str = "success_rate", title: str | None = None) -> None:
     """Draw `attack_success_figure` to each of `out_paths` (format from the suffix)."""
     fig = attack_success_figure(table, families, column=column, title=title)
-    for path in map(Path, out_paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
+    save_figure(fig, out_paths)
 
 
 def symlog_threshold(epsilons: np.ndarray) -> float:

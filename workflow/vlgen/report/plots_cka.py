@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from vlgen.report.plots import DPI, Colour, model_colours
+from vlgen.report.plots import Colour, model_colours, save_figure
 from vlgen.report.plots_rsa import ANNOTATE_MAX_MODELS, colour_tick_labels, family_handles
 from vlgen.tasks.rdm_compare import similarity_matrix
 from vlgen.tasks.rsa import dendrogram_order
@@ -76,9 +76,7 @@ def plot_cka(cka_table: pd.DataFrame, rsa_table: pd.DataFrame, out_paths: Sequen
              models: Sequence[str], families: Mapping[str, str]) -> Figure:
     """Draw `cka_figure` once, save it to every path (format from each suffix), return it."""
     fig = cka_figure(cka_table, rsa_table, models, families)
-    for path in map(Path, out_paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
+    save_figure(fig, out_paths)
     return fig
 
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.cluster.hierarchy import dendrogram, leaves_list
 
-from vlgen.report.plots import DPI, Colour, model_colours
+from vlgen.report.plots import Colour, model_colours, save_figure
 from vlgen.tasks.rdm_compare import similarity_matrix
 from vlgen.tasks.rsa import TSNE_MIN_MODELS, dendrogram_order, model_linkage, model_tsne
 
@@ -36,12 +36,7 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
 
     `models` gives the order (the run's); every pair of them must be in the table for each dataset.
     """
-    datasets = list(pd.unique(table["dataset"]))
-    if not datasets:
-        raise ValueError("the RDM correlation table is empty: no dataset to draw")
-    present = set(table["model_a"]) | set(table["model_b"])
-    models = [m for m in models if m in present]
-    colours = model_colours(models, {m: families[m] for m in models})
+    datasets, models, colours = _drawn(table, models, families)
     panels = ["dendrogram", "tsne", "heatmap"] if len(models) >= TSNE_MIN_MODELS else ["dendrogram", "heatmap"]
     row_height = max(MIN_ROW_HEIGHT, ROW_HEIGHT_PER_MODEL * len(models) + 1.2)
     fig = Figure(figsize=(sum(PANEL_WIDTHS[p] for p in panels), row_height * len(datasets)), layout="constrained")
@@ -65,13 +60,22 @@ def rsa_figure(table: pd.DataFrame, models: Sequence[str], families: Mapping[str
     return fig
 
 
+def _drawn(table: pd.DataFrame, models: Sequence[str], families: Mapping[str, str]
+           ) -> tuple[list[str], list[str], dict[str, Colour]]:
+    """The datasets of a correlation table, the models it holds (in `models` order) and their colours."""
+    datasets = list(pd.unique(table["dataset"]))
+    if not datasets:
+        raise ValueError("the RDM correlation table is empty: no dataset to draw")
+    present = set(table["model_a"]) | set(table["model_b"])
+    drawn = [m for m in models if m in present]
+    return datasets, drawn, model_colours(drawn, {m: families[m] for m in drawn})
+
+
 def plot_rsa(table: pd.DataFrame, out_paths: Sequence[str | Path], models: Sequence[str],
              families: Mapping[str, str], *, perplexity: float, seed: int, learning_rate: float | str = "auto") -> Figure:
     """Draw `rsa_figure` once, save it to every path (format from each suffix: png, pdf), return it."""
     fig = rsa_figure(table, models, families, perplexity=perplexity, seed=seed, learning_rate=learning_rate)
-    for path in map(Path, out_paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
+    save_figure(fig, out_paths)
     return fig
 
 
@@ -116,12 +120,7 @@ def stability_figure(table: pd.DataFrame, clades: pd.DataFrame, models: Sequence
                      families: Mapping[str, str]) -> Figure:
     """Beside Figure 3: (a) its dendrogram with each clade's bootstrap support, (b) every pair's r with
     its bootstrap interval (`ci_low`, `ci_high`), sorted by r; one row per dataset of the table."""
-    datasets = list(pd.unique(table["dataset"]))
-    if not datasets:
-        raise ValueError("the RDM correlation table is empty: no dataset to draw")
-    present = set(table["model_a"]) | set(table["model_b"])
-    models = [m for m in models if m in present]
-    colours = model_colours(models, {m: families[m] for m in models})
+    datasets, models, colours = _drawn(table, models, families)
     n_pairs = len(models) * (len(models) - 1) // 2
     row_height = max(MIN_ROW_HEIGHT, ROW_HEIGHT_PER_MODEL * len(models) + 1.2, 0.16 * n_pairs + 1.0)
     fig = Figure(figsize=(PANEL_WIDTHS["dendrogram"] + 5.0, row_height * len(datasets)), layout="constrained")
@@ -142,9 +141,7 @@ def plot_stability(table: pd.DataFrame, clades: pd.DataFrame, out_paths: Sequenc
                    models: Sequence[str], families: Mapping[str, str]) -> Figure:
     """Draw `stability_figure` once, save it to every path (format from each suffix), return it."""
     fig = stability_figure(table, clades, models, families)
-    for path in map(Path, out_paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
+    save_figure(fig, out_paths)
     return fig
 
 
