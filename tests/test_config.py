@@ -128,3 +128,22 @@ def test_a_setting_of_another_stage_is_refused_where_it_does_not_belong(tmp_path
     msg = error_of(tmp_path, {section: {"figure_rate": "raw"}})
     assert f"config field {section}: unknown field(s) 'figure_rate'" in msg
     assert run_with(tmp_path, {"attacks": {"figure_rate": "raw"}}).section("attacks")["figure_rate"] == "raw"
+
+
+def test_figures_list_untrained_models_under_their_own_family():
+    """Legends colour by family: a random initialisation must not pass for a trained model there."""
+    demo = load_config([ROOT / "config" / "demo.yaml"], ROOT)
+    drawn = demo.drawn_families(demo.models)
+    assert drawn == {"pixels": "baseline", "resnet18-random": "vision (untrained)",
+                     "clip-rn50-random": "vision-language (untrained)", "minilm": "text"}
+    paper = load_config([], ROOT)
+    assert paper.drawn_families(paper.models) == {m: paper.model_spec(m)["family"] for m in paper.models}
+
+
+def test_every_figure_rule_draws_the_families_that_mark_untrained_models():
+    """The one family mapping that stays raw is the claims' (they leave untrained models out themselves)."""
+    raw_mapping = 'families={m: RUN.model_spec(m)["family"]'
+    for rules in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        text = rules.read_text()
+        allowed = 1 if rules.name == "report.smk" else 0
+        assert text.count(raw_mapping) == allowed, f"{rules.name} draws families without marking untrained models"

@@ -148,7 +148,7 @@ rule draw_figure2:
         png=report(f"{RESULTS}/figures/fig2_adversarial.png", category="Figure 2", caption="../report/figure2.rst"),
         pdf=f"{RESULTS}/figures/fig2_adversarial.pdf",
     params:
-        families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+        families=RUN.drawn_families(RUN.image_models),
         column="success_rate_raw" if ATTACKS.get("figure_rate", "cumulative") == "raw" else "success_rate",
         title=f"PGD, {ATTACKS.get('steps', 100)} steps, step {ATTACKS.get('rel_stepsize', 0.025):g} x epsilon, "
         f"{ATTACKS.get('n_images', 1000)} images, untargeted",

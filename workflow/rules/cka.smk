@@ -41,7 +41,7 @@ rule cka_figure:
         pdf=f"{RESULTS}/figures/cka.pdf",
     params:
         models=RUN.models,
-        families={m: RUN.model_spec(m)["family"] for m in RUN.models},
+        families=RUN.drawn_families(RUN.models),
     localrule: True
     conda:
         ENV

@@ -52,7 +52,7 @@ rule fewshot_figure:
     output:
         report(f"{RESULTS}/figures/fewshot.png", category="Few-shot", caption="../report/fewshot_figure.rst"),
     params:
-        families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+        families=RUN.drawn_families(RUN.image_models),
         ddof=FEWSHOT_DDOF,
     localrule: True
     conda:

@@ -28,7 +28,7 @@ rule draw_figure1:
     params:
         figure1=FIGURE1,
         datasets=FIGURE1_DATASETS,
-        families={m: RUN.model_spec(m)["family"] for m in RUN.image_models},
+        families=RUN.drawn_families(RUN.image_models),
         factors={m: RUN.model_spec(m).get("factors", {}) for m in RUN.image_models},
     localrule: True
     conda:

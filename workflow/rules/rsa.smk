@@ -81,7 +81,7 @@ rule rsa_figure:
         pdf=f"{RESULTS}/figures/fig3_rsa.pdf",
     params:
         models=RUN.models,
-        families={m: RUN.model_spec(m)["family"] for m in RUN.models},
+        families=RUN.drawn_families(RUN.models),
         # what the figure and its caption show (not the claims' datasets, the permutation or resample counts)
         settings={
             k: v for k, v in RSA.items() if k not in ("claims_datasets", "permutations", "bootstrap_resamples")
@@ -104,7 +104,7 @@ rule rsa_stability_figure:
         pdf=f"{RESULTS}/figures/fig3_rsa_stability.pdf",
     params:
         models=RUN.models,
-        families={m: RUN.model_spec(m)["family"] for m in RUN.models},
+        families=RUN.drawn_families(RUN.models),
         settings={k: RSA[k] for k in ("method", "bootstrap_resamples", "seed")},
     localrule: True
     conda:

@@ -36,6 +36,8 @@ TEXT_ONLY_DATASET_FIELDS = frozenset({"class_names", "expected"})
 # Every field of an explicit preprocessing (vlgen.preprocess reads them all; none has a default but the backend).
 PREPROCESS_FIELDS = ("size", "crop", "interpolation", "mean", "std")
 TEXT_SPLIT = "classes"
+# What figures append to the family of a model without trained weights (RunConfig.drawn_families).
+UNTRAINED_SUFFIX = " (untrained)"
 
 
 class ConfigError(ValueError):
@@ -200,6 +202,13 @@ class RunConfig:
 
         catalog = self.raw["model_catalog"]
         return [m for m in self.models if get_source(catalog[m]["source"]).weights_kind(catalog[m]) == "random-init"]
+
+    def drawn_families(self, models: Iterable[str]) -> dict[str, str]:
+        """The family each figure colours and lists a model under: an untrained model's family gains
+        " (untrained)", so a random initialisation is never mistaken for a trained model in a legend."""
+        untrained = set(self.untrained_models)
+        return {m: self.raw["model_catalog"][m]["family"] + (UNTRAINED_SUFFIX if m in untrained else "")
+                for m in models}
 
     @property
     def image_models(self) -> list[str]:
