@@ -50,7 +50,10 @@ def check_archive(path: Path, kind: str, name: str) -> None:
             if not members:
                 raise ArchiveError(f"{name}: the archive is empty")
             for member in members:
-                tarfile.data_filter(member, "/unpacked")
+                # the filter raises on `..`, links out of the folder and devices; it would strip a leading
+                # "/" silently, but an archive with an absolute path is refused whole
+                if tarfile.data_filter(member, "/unpacked").name != member.name:
+                    raise ArchiveError(f"{name}: member {member.name!r} has an absolute path")
     except (tarfile.TarError, EOFError, OSError) as exc:  # FilterError, ReadError, a truncated stream
         raise ArchiveError(f"{name}: not a safe, complete {kind} archive: {exc}") from exc
 
