@@ -29,7 +29,6 @@ from vlgen.archives import MARKER, ArchiveError
 from vlgen.config import NON_SEMANTIC_MODEL_FIELDS, load_config
 from vlgen.models.registry import get_source
 from vlgen.store import FeatureStore
-from vlgen.tasks.rsa import RdmMethod, model_rdm, rdm_method
 from vlgen.weights import RECORD_FILE, fetch, file_status, model_pin, pin_problems, read_lock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +46,12 @@ def no_backoff(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tf():
-    return pytest.importorskip("tensorflow", reason=NO_TF)
+    """TensorFlow, imported the package's way (after torchvision: the other order crashes the process)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip(NO_TF)
+    from vlgen.models.source_tf_hub import import_tensorflow
+
+    return import_tensorflow()
 
 
 # -- data and a SavedModel written here ---------------------------------------------------------------
@@ -281,6 +285,26 @@ def test_an_unsafe_or_truncated_archive_is_refused_and_leaves_nothing(tmp_path, 
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "resources" / "escaped").exists()
 
 
+def test_a_served_savedmodel_archive_is_fetched_unpacked_and_loaded(tf, tmp_path):
+    """The weights stage and the source together: a TF-Hub-style archive (members at its root)."""
+    saved = write_saved_model(tf, tmp_path / "saved")
+    served = tmp_path / "served" / "tiny-video.tar.gz"
+    served.parent.mkdir()
+    with tarfile.open(served, "w:gz") as tar:
+        for path in sorted(saved.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(saved)), recursive=False)
+    with serve_weights({served.name: served}) as host:
+        pin = model_pin("TSM", {"weights": {"url": f"{host.url}/files/{served.name}", "unpack": "tar.gz"}})
+        fetch(pin.files[0], tmp_path, tmp_path / "weights.lock", progress=False)
+    source = get_source("tf_hub")
+    model = source.load(source.canonical(tf_entry()), tmp_path / pin.argument, "cpu")
+    video = np.random.default_rng(2).random((3, 1, CROP, CROP, 3), dtype=np.float32)
+    import torch
+
+    images = torch.from_numpy(video[:, 0].transpose(0, 3, 1, 2).copy())  # what the extractor hands a model
+    np.testing.assert_allclose(model(images).numpy(), call_directly(tf, saved, video), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("pin, field", [
     ({"url": "https://h.invalid/m.tar.gz", "unpack": "zip"}, "weights.unpack"),
     ({"url": "https://h.invalid/1?tf-hub-format=compressed", "unpack": "tar.gz"}, "weights.file"),
@@ -327,6 +351,9 @@ def welch_per_dim_reference(features: np.ndarray, labels: np.ndarray, epsilon: f
 
 
 def test_tsm_rdm_uses_the_per_dimension_std_plus_1e_6_under_the_paper_preset(paper):
+    pytest.importorskip("scipy", reason="RSA runs in the main environment (the TF one has no scipy)")
+    from vlgen.tasks.rsa import RdmMethod, model_rdm, rdm_method
+
     settings = paper.section("rsa")
     assert settings["preset"] == "paper"
     method = rdm_method(settings, paper.is_text_model("TSM"), paper.model_spec("TSM").get("rsa_std"))

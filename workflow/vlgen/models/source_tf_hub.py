@@ -38,7 +38,14 @@ class TensorFlowMissing(ImportError):
 
 
 def import_tensorflow() -> Any:
-    """The tensorflow module, or an error naming the `[tf]` extra and `extraction.tf_python`."""
+    """The tensorflow module, or an error naming the `[tf]` extra and `extraction.tf_python`.
+
+    torchvision is imported first: it loads triton (through torch's compiler), and TensorFlow and triton
+    each carry their own LLVM; importing triton AFTER TensorFlow kills the process with a segmentation
+    fault (tensorflow-cpu 2.21, torch 2.14.1), and the extractor imports torchvision after the model.
+    """
+    import torchvision  # noqa: F401  (before tensorflow, see above)
+
     try:
         import tensorflow as tf
     except ImportError as exc:
