@@ -51,9 +51,10 @@ def import_tensorflow() -> Any:
     except ImportError as exc:
         raise TensorFlowMissing(
             f"model source 'tf_hub' needs TensorFlow, which {sys.executable} cannot import ({exc}). "
-            "Install the optional `[tf]` extra in a separate environment (python3 -m venv .venv-tf; "
-            ".venv-tf/bin/pip install -c constraints-tf.txt -e '.[tf]') and set the config value "
-            "`extraction.tf_python` to that environment's python (under `--sdm conda`, envs/tf.yaml is used)"
+            "Install the optional `[tf]` extra in an environment of its own (README, \"TSM\": python3 -m venv "
+            ".venv-tf, then .venv-tf/bin/pip install -c constraints-tf.txt --no-deps -e . and "
+            "-c constraints-tf.txt -r envs/tf-requirements.txt) and set the config value `extraction.tf_python` to "
+            "its python, e.g. .venv-tf/bin/python (under `--sdm conda`, envs/tf.yaml is used)"
         ) from exc
     return tf
 
