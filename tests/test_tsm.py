@@ -287,6 +287,8 @@ def test_an_unsafe_or_truncated_archive_is_refused_and_leaves_nothing(tmp_path, 
 
 def test_a_served_savedmodel_archive_is_fetched_unpacked_and_loaded(tf, tmp_path):
     """The weights stage and the source together: a TF-Hub-style archive (members at its root)."""
+    import torch
+
     saved = write_saved_model(tf, tmp_path / "saved")
     served = tmp_path / "served" / "tiny-video.tar.gz"
     served.parent.mkdir()
@@ -299,8 +301,6 @@ def test_a_served_savedmodel_archive_is_fetched_unpacked_and_loaded(tf, tmp_path
     source = get_source("tf_hub")
     model = source.load(source.canonical(tf_entry()), tmp_path / pin.argument, "cpu")
     video = np.random.default_rng(2).random((3, 1, CROP, CROP, 3), dtype=np.float32)
-    import torch
-
     images = torch.from_numpy(video[:, 0].transpose(0, 3, 1, 2).copy())  # what the extractor hands a model
     np.testing.assert_allclose(model(images).numpy(), call_directly(tf, saved, video), rtol=0, atol=1e-6)
 
