@@ -121,7 +121,7 @@ def test_the_paper_plan_heads_preprocessing_and_normalisation():
     assert plan.datasets == ["imagenet-val"] and plan.split("imagenet-val") == "val"
     heads = {(j.model, j.head) for j in plan.jobs()}
     assert ("RN50", "native") in heads and ("CLIP", "zeroshot") in heads and ("VirTex", "probe") in heads
-    assert not any(m in ("ICMLM", "BERT", "GPT-2", "CLIP-T") for m, _ in heads)
+    assert not any(m in ("ICMLM", "TSM", "BERT", "GPT-2", "CLIP-T") for m, _ in heads)
     assert len(plan.jobs()) == len(heads) * 2 * 2  # norms x modes
     rn50 = plan.job_settings(AttackJob("RN50", "imagenet-val", "native", "linf", "targeted"))
     assert rn50["geometry"] == {"size": 256, "crop": 224, "interpolation": "bilinear"}

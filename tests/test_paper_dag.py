@@ -1,4 +1,4 @@
-"""The paper's model zoo as configured: the 14 catalog entries, their preprocessing presets (paper and
+"""The paper's model zoo as configured: the 15 catalog entries, their preprocessing presets (paper and
 library), and the dry run of the paper workflow with no network and no weights present."""
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ HELPER = Path(__file__).parent / "helpers" / "run_snakemake.py"
 # PROTOCOL.md, "Models": name -> family.
 FAMILIES = {"RN50": "vision", "BiT-M": "vision", "SIN": "vision", "SIN+IN": "vision", "SIN+IN-FIN": "vision",
             "AR-L2": "vision", "AR-LI4": "vision", "AR-LI8": "vision", "CLIP": "vision-language", "CLIP-T": "text",
-            "VirTex": "vision-language", "ICMLM": "vision-language", "BERT": "text", "GPT-2": "text"}
+            "VirTex": "vision-language", "ICMLM": "vision-language", "TSM": "vision-language", "BERT": "text",
+            "GPT-2": "text"}
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 CLIP = ([0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711])
 HALF = ([0.5] * 3, [0.5] * 3)
+PIXELS = ([0] * 3, [1] * 3)  # TSM: no normalisation, the model takes pixels in [0, 1]
 # PROTOCOL.md, "Preprocessing for feature extraction": (crop, mean, std) in the paper preset.
 PAPER_PREPROCESS = {**{m: (256, *IMAGENET) for m in ("RN50", "SIN", "SIN+IN", "SIN+IN-FIN", "AR-L2", "AR-LI4",
                                                      "AR-LI8", "VirTex", "ICMLM")},
-                    "BiT-M": (256, *HALF), "CLIP": (224, *CLIP)}
+                    "BiT-M": (256, *HALF), "CLIP": (224, *CLIP), "TSM": (256, *PIXELS)}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def paper():
     return load_config([], ROOT)
 
 
-def test_the_paper_run_selects_the_14_models_with_their_families_and_pins(paper):
+def test_the_paper_run_selects_the_15_models_with_their_families_and_pins(paper):
     assert paper.run == "paper" and sorted(paper.models) == sorted(FAMILIES)
     assert {m: paper.model_spec(m)["family"] for m in paper.models} == FAMILIES
     assert sorted(paper.text_models) == ["BERT", "CLIP-T", "GPT-2"]
@@ -60,9 +62,13 @@ def test_the_paper_run_selects_the_14_models_with_their_families_and_pins(paper)
 
 @pytest.mark.slow
 def test_feature_widths_of_the_image_models(paper):
+    """Built without weights; TSM's width (2048, `before_head`) is known only from its SavedModel."""
+    torch_models = [m for m in paper.image_models if m != "TSM"]
     widths = {m: get_source(paper.model_payload(m)["source"]).feature_dim(paper.model_payload(m))
-              for m in paper.image_models}
-    assert widths == {m: 1024 if m == "CLIP" else 2048 for m in paper.image_models}
+              for m in torch_models}
+    assert widths == {m: 1024 if m == "CLIP" else 2048 for m in torch_models}
+    with pytest.raises(NotImplementedError, match="SavedModel"):
+        get_source("tf_hub").feature_dim(paper.model_payload("TSM"))
 
 
 def constant_image(colour=(200, 120, 40), size=(300, 180)) -> Image.Image:
@@ -129,13 +135,16 @@ def test_config_library_yaml_switches_every_paper_image_model_to_library_mode():
     paper = load_config([], ROOT)
     assert library.run == "paper-library"
     for model in paper.image_models:
+        if model == "TSM":  # a TensorFlow SavedModel has no library preprocessing: its own [0, 1] input
+            assert library.model_payload(model) == paper.model_payload(model)
+            continue
         assert "library" in library.model_payload(model)["preprocess"]
         assert library.feature_key(model, "mnist", "test") != paper.feature_key(model, "mnist", "test")
     assert library.feature_key("BERT", "mnist", "classes") == paper.feature_key("BERT", "mnist", "classes")
 
 
 @pytest.mark.slow
-def test_dry_run_lists_weights_extraction_and_evaluation_jobs_of_all_14_models(tmp_path, paper):
+def test_dry_run_lists_weights_extraction_and_evaluation_jobs_of_all_15_models(tmp_path, paper):
     work = copy_workflow(tmp_path / "repo")
     assert not (work / "resources").exists()  # no weights (nor data) present
     started = time.monotonic()
@@ -156,3 +165,6 @@ def test_dry_run_lists_weights_extraction_and_evaluation_jobs_of_all_14_models(t
     # the BiT-M in1k head is fetched for BiT-M's native-head attacks (never part of a feature key: see above)
     assert any("/BiT-M/classifier/" in p for p in scheduled)
     assert "results/paper/attacks/BiT-M/imagenet-val/native_linf_untargeted.npz" in scheduled
+    # TSM, the fifteenth: extracted (in the TF environment) and evaluated, but never attacked (nor ICMLM)
+    assert len(paper.models) == 15 and any(j.model == "TSM" for j in paper.feature_jobs())
+    assert not any(f"/attacks/{m}/" in p for m in ("TSM", "ICMLM") for p in scheduled)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 COMMANDS = bash_commands(README)
 # Folders that hold no file of the repository (git-ignored outputs, environments, caches).
-NOT_THE_REPO = {".git", ".venv", "results", "resources", ".snakemake", "__pycache__", ".pytest_cache"}
+NOT_THE_REPO = {".git", ".venv", ".venv-tf", "results", "resources", ".snakemake", "__pycache__", ".pytest_cache"}
 
 
 def readme(*blocks: str) -> str:
@@ -111,7 +111,14 @@ def test_the_readme_install_line_is_the_one_ci_runs():
     ci = [shlex.split(line, comments=True) for line in logical_lines]
     ci_installs = [[w for w in words if w not in ("time", "--quiet")] for words in ci if "install" in words
                    and "-e" in words]
-    assert ci_installs == [install]
+    assert [words for words in ci_installs if words[0] == "pip"] == [install]
+    # the TensorFlow environment (README "TSM": a block the README test does not run, CI does) is made alike;
+    # CI adds pytest, to run the TSM tests there
+    tf_block = re.search(r"^```sh\n(python3 -m venv \.venv-tf\n.*?)^```", README, re.MULTILINE | re.DOTALL)
+    shown = [shlex.split(line) for line in tf_block.group(1).splitlines()]
+    ci_tf = [[w for w in words if w not in ("time", "--quiet", "pytest")] for words in ci
+             if words[:1] == [".venv-tf/bin/pip"] or words == ["python3", "-m", "venv", ".venv-tf"]]
+    assert ci_tf == shown
 
 
 def test_set_up_is_two_commands_the_first_installs_and_runs_the_demo():

@@ -1,6 +1,15 @@
 # Feature extraction into the content-addressed store. A shell rule (not a script) so that a git
 # pull does not make Snakemake think the code changed; the output is the manifest only, so the
 # Zarr entry is never deleted by Snakemake before a rerun (a complete entry is reused as is).
+# A model source names the software environment its models run in (`Source.environment`): TensorFlow
+# models (tf_hub: TSM) run `vlgen extract` with the `[tf]` environment's python, `extraction.tf_python`
+# (default `python`: under --sdm conda the one of envs/tf.yaml, which the job activates). Same store,
+# same keys: the environment is not part of a key.
+from vlgen.models.registry import get_source
+
+ENV_FILES = {"main": ENV, "tf": "../../envs/tf.yaml"}
+PYTHONS = {"main": "python", "tf": RUN.section("extraction")["tf_python"]}
+ENVIRONMENT_OF_KEY = {key: get_source(payload["model"]["source"]).environment for key, payload in PAYLOADS.items()}
 
 
 rule extract_features:
@@ -16,6 +25,7 @@ rule extract_features:
         store=lambda wc, output: Path(output[0]).parent.parent,
         root=lambda wc: RUN.dataset_root(DATASET_OF_KEY[wc.key]),
         weights=lambda wc: WEIGHTS_OPTION[wc.key],
+        python=lambda wc: PYTHONS[ENVIRONMENT_OF_KEY[wc.key]],
     resources:
         gpu=1,
         batch_size=64,
@@ -23,11 +33,11 @@ rule extract_features:
         device="auto",
     threads: 2
     conda:
-        ENV
+        lambda wc: ENV_FILES[ENVIRONMENT_OF_KEY[wc.key]]
     log:
         "results/logs/extract_features/{key}.log",
     shell:
-        "python -m vlgen extract --payload {params.payload:q} --dataset-spec {params.dataset:q} --store {params.store:q}"
+        "{params.python:q} -m vlgen extract --payload {params.payload:q} --dataset-spec {params.dataset:q} --store {params.store:q}"
         " --dataset-root {params.root:q}{params.weights}"
         " --expect-key {wildcards.key} --device {resources.device} --batch-size {resources.batch_size}"
         " --workers {resources.workers} --threads {threads} > {log} 2>&1"

@@ -21,7 +21,10 @@ rule rsa_rdm:
     output:
         f"{RESULTS}/rsa/rdms/{{model}}/{{dataset}}.npz",
     params:
-        method=lambda wc: asdict(rdm_method(RSA, RUN.is_text_model(wc.model))),
+        # the model's catalog `rsa_std` (TSM: per_dim) overrides the paper preset's scalar std
+        method=lambda wc: asdict(
+            rdm_method(RSA, RUN.is_text_model(wc.model), RUN.model_spec(wc.model).get("rsa_std"))
+        ),
         root=lambda wc: RUN.dataset_root(wc.dataset),
         dataset=lambda wc: RUN.dataset_payload(wc.dataset),  # class names: an image key leaves them out
         task_version=task_version("rsa"),

@@ -1,6 +1,7 @@
 # Pinned model weights (vlgen.weights): one download job per file, a local rule since compute nodes
 # often have no internet. URL files go to resources/weights/{model}/, hub files to the shared Hugging
-# Face cache resources/weights/hub/. Each file is verified (digest against the pin, the committed
+# Face cache resources/weights/hub/; an archive (`unpack: tar.gz`) is checked member by member and
+# unpacked next to itself. Each file is verified (digest against the pin, the committed
 # config/weights.lock and earlier downloads, safe loading) before it counts; a digest the committed
 # lock lacks is recorded in resources/weights/weights.lock (a run never writes into config/).
 # `snakemake weights` fetches every file of the run (classifier checkpoints included) up front.
@@ -13,7 +14,8 @@ WEIGHTS_RECORD = str(Path(workflow.basedir) / RECORD_FILE)
 WEIGHT_FILES = {f.path: f for m in RUN.models for f in model_files(m, RUN.model_spec(m))}
 FEATURE_PINS = {m: model_pin(m, RUN.model_spec(m)) for m in RUN.models}
 # Per extraction: the weights files it waits for, and ` --weights PATH` for `vlgen extract` (the
-# file, or the hub snapshot folder of a text model); nothing for models without a pin.
+# file, the hub snapshot folder of a text model, or the folder an archive pin is unpacked into by its
+# download job: TSM's SavedModel); nothing for models without a pin.
 WEIGHTS_INPUTS = {j.key: [f.path for f in FEATURE_PINS[j.model].files] if FEATURE_PINS[j.model] else []
                   for j in FEATURE_JOBS}
 WEIGHTS_OPTION = {j.key: f" --weights {shlex.quote(FEATURE_PINS[j.model].argument)}" if FEATURE_PINS[j.model] else ""

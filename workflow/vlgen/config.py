@@ -28,7 +28,7 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schem
 # (`classifier` is the attack head's checkpoint and `transfer_augment` a setting of one probe preset:
 # neither changes a feature.)
 NON_SEMANTIC_MODEL_FIELDS = frozenset({"family", "description", "classifier", "transfer_augment", "expected_top1",
-                                       "factors"})
+                                       "factors", "rsa_std"})
 NON_SEMANTIC_DATASET_FIELDS = frozenset({"root", "description", "mirrors"})
 # Dataset fields image features do not depend on: class names only text models encode, and the counts
 # the check job requires. They stay in text-model keys.

@@ -4,9 +4,12 @@ A catalog entry's `weights` is a pin, one of
     {url: https://..., sha256: <64 hex, or a prefix of >= 8 such as torch.hub's "-c8e5653e">}
     {url: https://...}                                   # no published digest: the lock decides
     {url: ..., mirrors: [https://...], sha256_unverified: true}   # optional fields of a URL pin
+    {url: ..., file: name.tar.gz, unpack: tar.gz}        # an archive (a TF-Hub SavedModel), unpacked
     {hub: org/name, revision: <40-hex commit>, files: [...], sha256: {file: digest}}
 URL files go to resources/weights/<model>/<file>; hub files to a shared Hugging Face cache
-(resources/weights/hub/, HF's own layout, so CLIP and CLIP-T share one download).
+(resources/weights/hub/, HF's own layout, so CLIP and CLIP-T share one download). An archive pin's
+digest is the archive's; once verified (every member read safely, vlgen.archives) it is unpacked next
+to itself, into resources/weights/<model>/<name> (the file name less `.tar.gz`), which `load` gets.
 
 Two locks map a file's source (the URL, or hf://repo@revision/file) to its full sha256. The committed
 one, config/weights.lock, is written only by `vlgen weights pin` (a maintainer's step); the workflow
@@ -74,6 +77,7 @@ class WeightFile:
     allowed_globals: tuple[str, ...] = ()
     mirrors: tuple[str, ...] = ()  # tried after `location`, in order; the lock stays keyed by `location`
     sha256_unverified: bool = False  # the pin's digest is inferred (a torch.hub-style name), not published
+    unpack: str | None = None  # an archive kind (vlgen.archives.ARCHIVE_MODES): unpacked after verification
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -127,7 +131,7 @@ def pin_problems(pin: Any) -> list[str]:
         if not isinstance(unverified, bool) or (unverified and pin.get("sha256") is None):
             problems.append(f"field 'weights.sha256_unverified' must be true or false and marks the pin's 'sha256', "
                             f"got {unverified!r}")
-        return problems
+        return problems + archive_problems(pin)
     if not COMMIT_PATTERN.match(str(pin.get("revision", ""))):
         problems.append(f"field 'weights.revision' must be a 40-hex commit (a branch moves), got {pin.get('revision')!r}")
     files = pin.get("files")
@@ -139,6 +143,27 @@ def pin_problems(pin: Any) -> list[str]:
     return problems
 
 
+def archive_problems(pin: Mapping[str, Any]) -> list[str]:
+    """An `unpack` pin: a known archive kind, and a file name that ends with it (the folder is the rest)."""
+    from vlgen.archives import ARCHIVE_MODES, ArchiveError, unpacked_dir
+
+    kind = pin.get("unpack")
+    if kind is None:
+        return []
+    if kind not in ARCHIVE_MODES:
+        return [f"field 'weights.unpack' must be one of {', '.join(ARCHIVE_MODES)}, got {kind!r}"]
+    try:
+        unpacked_dir(url_file_name(pin), kind)
+    except ArchiveError as exc:
+        return [f"field 'weights.file': {exc}"]
+    return []
+
+
+def url_file_name(pin: Mapping[str, Any]) -> str:
+    """The local file name of a URL pin: its `file`, else the URL's last path part."""
+    return pin.get("file") or PurePosixPath(urlparse(str(pin["url"])).path).name
+
+
 def parse_pin(model: str, pin: Mapping[str, Any], subfolder: str = "",
               allowed_globals: tuple[str, ...] = ()) -> Pin:
     """The files of `pin` for `model`; `subfolder` keeps a second pin of the model (its classifier) apart."""
@@ -146,10 +171,10 @@ def parse_pin(model: str, pin: Mapping[str, Any], subfolder: str = "",
     if problems:
         raise PinError(f"model {model!r}: {'; '.join(problems)}")
     if "url" in pin:
-        name = pin.get("file") or PurePosixPath(urlparse(pin["url"]).path).name
-        path = str(PurePosixPath(WEIGHTS_DIR, model, subfolder, name))
-        return Pin((WeightFile(pin["url"], path, pin.get("sha256"), allowed_globals, tuple(pin.get("mirrors", ())),
-                               pin.get("sha256_unverified", False)),), path)
+        path = str(PurePosixPath(WEIGHTS_DIR, model, subfolder, url_file_name(pin)))
+        file = WeightFile(pin["url"], path, pin.get("sha256"), allowed_globals, tuple(pin.get("mirrors", ())),
+                          pin.get("sha256_unverified", False), pin.get("unpack"))
+        return Pin((file,), unpacked_path(file) or path)
     snapshot = PurePosixPath(HUB_CACHE, hub_folder(pin["hub"]), "snapshots", pin["revision"])
     digests = pin.get("sha256") or {}
     files = tuple(WeightFile(hub_location(pin["hub"], pin["revision"], f), str(snapshot / f), digests.get(f),
@@ -186,6 +211,13 @@ def model_files(model: str, spec: Mapping[str, Any]) -> list[WeightFile]:
     for pin in (model_pin(model, spec), classifier_pin(model, spec)):
         files.update({f.path: f for f in (pin.files if pin else ())})
     return list(files.values())
+
+
+def unpacked_path(file: WeightFile) -> str | None:
+    """The folder an archive file is unpacked into (workflow-relative); None for other files."""
+    from vlgen.archives import unpacked_dir
+
+    return unpacked_dir(file.path, file.unpack) if file.unpack else None
 
 
 # -- what a key holds ------------------------------------------------------------------------------
@@ -265,14 +297,18 @@ def record_digest(lock_path: str | Path, location: str, sha256: str) -> None:
 
 
 # -- verification ----------------------------------------------------------------------------------
-def check_content(path: Path, name: str, allowed_globals: tuple[str, ...] = ()) -> None:
-    """Refuse an HTML page anywhere, and a checkpoint that does not load safely (truncated, code-running)."""
+def check_content(path: Path, name: str, allowed_globals: tuple[str, ...] = (), unpack: str | None = None) -> None:
+    """Refuse an HTML page anywhere, a checkpoint that does not load safely (truncated, code-running) and
+    an archive that does not unpack safely (truncated, paths or links out of its folder)."""
+    from vlgen.archives import check_archive
     from vlgen.models.safe_load import HTML_STARTS, NotACheckpointError, read_checkpoint
 
     with path.open("rb") as fh:
         if fh.read(64).lstrip().lower().startswith(HTML_STARTS):
             raise NotACheckpointError(f"{name} is an HTML page, not the file (an error or login page?)")
-    if PurePosixPath(name).suffix in CHECKPOINT_SUFFIXES:
+    if unpack:
+        check_archive(path, unpack, name)
+    elif PurePosixPath(name).suffix in CHECKPOINT_SUFFIXES:
         read_checkpoint(path, allowed_globals)
 
 
@@ -287,7 +323,7 @@ def verify(file: WeightFile, path: Path, expected: list[tuple[str | None, str]])
             hint = UNVERIFIED_HINT if where == "the pin" and file.sha256_unverified else ""
             raise ChecksumError(f"{file.location} -> {file.path}: checksum mismatch, sha256 expected {digest} "
                                 f"({where}), got {actual}; the file was deleted{hint}")
-    check_content(path, file.path, file.allowed_globals)
+    check_content(path, file.path, file.allowed_globals, file.unpack)
     return actual
 
 
@@ -322,9 +358,12 @@ def file_status(root: str | Path, file: WeightFile, lock: Mapping[str, str]) -> 
         stamp = json.loads(_stamp_path(root, file).read_text())
     except (OSError, ValueError):
         return "present"
+    from vlgen.archives import is_unpacked
+
     stat = path.stat()
     same = (stamp.get("size"), stamp.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
-    return "verified" if same and stamp.get("sha256") == lock.get(file.location) else "present"
+    unpacked = not file.unpack or is_unpacked(root / unpacked_path(file), stamp.get("sha256"))
+    return "verified" if same and unpacked and stamp.get("sha256") == lock.get(file.location) else "present"
 
 
 def combined_status(statuses: list[str]) -> str:
@@ -365,8 +404,10 @@ def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK
     An existing file is reused (no network) when a digest ties it to this source (a lock, the pin, or
     this source's last verified download) and it matches; otherwise it is deleted and fetched again.
     Whatever fails verification is deleted, and the error names the source and both digests; a pickle
-    the allowlist refuses is intact and kept (the error says what it needs).
+    the allowlist refuses is intact and kept (the error says what it needs). An archive pin's file is
+    then unpacked (vlgen.archives.unpack: atomic, kept when already unpacked from these bytes).
     """
+    from vlgen.archives import unpack
     from vlgen.download import download_first
 
     root = Path(root)
@@ -408,5 +449,7 @@ def fetch(file: WeightFile, root: str | Path = ".", lock_path: str | Path = LOCK
         target = record_path or lock_path
         record_digest(target, file.location, digest["sha256"])
         log.info("recorded sha256 %s for %s in %s", digest["sha256"], file.location, target)
+    if file.unpack:
+        unpack(dest, file.unpack, root / unpacked_path(file), digest["sha256"])
     _write_stamp(root, file, digest["sha256"])
     return dest

@@ -11,6 +11,7 @@ from vlgen.models import (  # noqa: F401  (registration side effects)
     source_open_clip,
     source_open_clip_text,
     source_pixels,
+    source_tf_hub,
     source_timm,
     source_torchvision,
 )

@@ -17,7 +17,8 @@ Modality = Literal["image", "text"]
 # ("local"), or a file the weights stage provides ("pretrained").
 WeightsKind = Literal["n/a", "random-init", "local", "pretrained"]
 # Fields every catalog entry may carry whatever its source (all but `source` stay out of the key).
-COMMON_FIELDS = frozenset({"source", "family", "description", "transfer_augment", "expected_top1", "factors"})
+COMMON_FIELDS = frozenset({"source", "family", "description", "transfer_augment", "expected_top1", "factors",
+                           "rsa_std"})
 
 
 class ImageFeatureModel(ABC):
@@ -53,6 +54,9 @@ class Source(ABC):
     # The value `load` uses when a field is absent (or null). `canonical` writes them into the key
     # payload, so `token_rule: mean` and no token_rule share a key, and a changed default changes keys.
     defaults: ClassVar[Mapping[str, Any]] = {}
+    # The software environment its models run in: "main" (the package's own dependencies) or "tf" (the
+    # `[tf]` extra, kept out of the main environment); the workflow picks the extraction's python by it.
+    environment: ClassVar[str] = "main"
 
     def canonical(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The entry with every default written in: one spelling per model, what the key hashes."""

@@ -41,18 +41,20 @@ class RdmMethod:
     std_epsilon: float = 0.0
 
 
-def rdm_method(settings: Mapping[str, Any], is_text: bool) -> RdmMethod:
+def rdm_method(settings: Mapping[str, Any], is_text: bool, rsa_std: str | None = None) -> RdmMethod:
     """Text models have one vector per class (no spread): a plain distance on unnormalised vectors.
 
     Image features are L2-normalised per image before class means and stds (PROTOCOL.md); the
-    Welch preset matters only for the Welch distance, the epsilon only for `per_dim`.
+    Welch preset matters only for the Welch distance, the epsilon only for `per_dim`. `rsa_std` is the
+    model's catalog field: `per_dim` turns the `paper` preset into `per_dim` for that model, as the
+    authors computed TSM's RDM (std per dimension + 1e-6).
     """
     if is_text:
         return RdmMethod(settings["text_distance"], "none", per_image=False)
     distance = settings["image_distance"]
     if distance != "welch":
         return RdmMethod(distance, "none", per_image=True)
-    preset = settings["preset"]
+    preset = "per_dim" if settings["preset"] == "paper" and rsa_std == "per_dim" else settings["preset"]
     return RdmMethod(distance, preset, per_image=True,
                      std_epsilon=float(settings["std_epsilon"]) if preset == "per_dim" else 0.0)
 
