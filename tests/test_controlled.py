@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -162,3 +163,60 @@ def test_view_rows_count_a_test_class_absent_from_train_as_errors():
     with pytest.raises(ValueError, match="no test image of the view has a class that its train images have"):
         view_rows(separable(train, rng), train, separable(test, rng), np.full(30, 2), fewshot=FEWSHOT,
                   transfer=LOGISTIC, seed=0, dataset="scenes")
+
+
+# -- figure and summary ----------------------------------------------------------------------------
+def seed_table() -> pd.DataFrame:
+    """Three seeds; labels beat random at every seed; captions ties labels at one seed."""
+    values = {"random": [0.30, 0.25, 0.35], "labels": [0.80, 0.90, 0.70], "captions": [0.80, 0.95, 0.60],
+              "label-names": [0.75, 0.85, 0.72]}
+    rows = [{"recipe": r, "seed": s, "task": task, "dataset": dataset, "view": view, "metric": metric,
+             "value": v + shift}
+            for r, per_seed in values.items() for s, v in enumerate(per_seed)
+            for task, dataset, view, metric, shift in (("transfer", "scenes", "shape", "accuracy", 0.0),
+                                                       ("transfer", "scenes", "colour", "accuracy", -0.1),
+                                                       ("fewshot", "digits", "class", "default-5shot", -0.2),
+                                                       ("rsa", "digits", "class", "r_text", -0.25))]
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def test_the_figure_draws_each_recipes_mean_over_seeds():
+    from vlgen.report.plots_controlled import controlled_figure
+
+    table = seed_table()
+    fig = controlled_figure(table)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["transfer: accuracy", "fewshot: default-5shot", "rsa: r_text"]
+    # bars in recipe order random, labels, label-names, captions; groups (scenes, shape), (scenes, colour)
+    heights = [bar.get_height() for bar in panels[0].patches]
+    expected = [np.mean(v) + shift for v in ([0.30, 0.25, 0.35], [0.80, 0.90, 0.70], [0.75, 0.85, 0.72],
+                                              [0.80, 0.95, 0.60]) for shift in (0.0, -0.1)]
+    assert heights == pytest.approx(expected)
+    dots = [line for line in panels[0].lines if line.get_marker() == "o"]
+    assert sum(len(line.get_ydata()) for line in dots) == len(table.query("task == 'transfer'"))
+
+
+def test_the_figure_file_is_written(tmp_path):
+    from vlgen.report.plots_controlled import plot_controlled
+
+    plot_controlled(seed_table(), [tmp_path / "controlled.png"])
+    assert (tmp_path / "controlled.png").stat().st_size > 10_000
+
+
+def test_the_summary_states_each_comparison_with_its_p_value_and_the_floor():
+    from vlgen.report.summary import build_summary
+
+    doc = build_summary({"controlled": seed_table()}, run="controlled-demo", families={}, datasets=[])
+    text = doc.to_markdown()
+    assert "smallest possible p is 2/2^3 = 0.25" in text
+    # labels - random at the three seeds: 0.50, 0.65, 0.35 -> mean 0.5, sd 0.15, every seed agrees
+    assert ("**labels vs random.** Linear-probe accuracy on scenes (shape): 0.800 vs 0.300, difference +0.500 "
+            "(d = 3.33, p = 0.25, n = 3 seeds).") in text
+    # captions - labels: 0, +0.05, -0.10: one zero difference, p = 1
+    assert "**captions vs labels.** Linear-probe accuracy on scenes (shape): 0.783 vs 0.800, difference -0.017" in text
+    assert "p = 1, n = 3 seeds" in text
+    # random's s.e.: sd(0.30, 0.25, 0.35; ddof=1) / sqrt(3) = 0.05 / 1.732
+    assert re.search(r"\| transfer +\| scenes +\| shape +\| accuracy +\| 0.300 ± 0.029 \| 0.800 ± 0.058 \|", text)
+    # the paired table keeps the controlled table's row order
+    paired_rows = text.split("### Paired differences")[1]
+    assert paired_rows.index("| shape ") < paired_rows.index("| colour ") < paired_rows.index("| r_text ")

@@ -101,6 +101,10 @@ def paired_table(table: pd.DataFrame, comparisons: Sequence[tuple[str, str]] = C
     """
     _check_table(table)
     recipes = set(table["recipe"])
+    # pivot_table sorts its index: the rows are put back in the table's order at the end
+    first_seen: dict[tuple, int] = {}
+    for i, group in enumerate(table[GROUP_COLUMNS].itertuples(index=False, name=None)):
+        first_seen.setdefault(group, i)
     rows = []
     for a, b in comparisons:
         if not {a, b} <= recipes:
@@ -111,6 +115,8 @@ def paired_table(table: pd.DataFrame, comparisons: Sequence[tuple[str, str]] = C
         for group, scores in wide.groupby(level=GROUP_COLUMNS, sort=False):
             result = paired(scores[a].to_numpy(), scores[b].to_numpy())
             rows.append({"recipe_a": a, "recipe_b": b, **dict(zip(GROUP_COLUMNS, group)), **asdict(result)})
+    rows.sort(key=lambda row: (comparisons.index((row["recipe_a"], row["recipe_b"])),
+                               first_seen[tuple(row[c] for c in GROUP_COLUMNS)]))
     columns = ["recipe_a", "recipe_b", *GROUP_COLUMNS, *PairedResult.__dataclass_fields__]
     return pd.DataFrame(rows, columns=columns)
 
