@@ -22,6 +22,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/rsa.smk"
 include: "workflow/rules/cka.smk"
 include: "workflow/rules/attacks.smk"
+include: "workflow/rules/controlled.smk"
 include: "workflow/rules/report.smk"  # last: it collects the tables of the stages above
 
 
@@ -35,5 +36,6 @@ rule all:
         rules.rsa.input,
         rules.cka.input,
         rules.attacks.input,
+        rules.controlled.input,
         rules.summaries.input,
     default_target: True

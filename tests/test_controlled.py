@@ -220,3 +220,25 @@ def test_the_summary_states_each_comparison_with_its_p_value_and_the_floor():
     # the paired table keeps the controlled table's row order
     paired_rows = text.split("### Paired differences")[1]
     assert paired_rows.index("| shape ") < paired_rows.index("| colour ") < paired_rows.index("| r_text ")
+
+
+def test_the_controlled_table_names_recipe_and_seed_and_reads_r_text_from_the_rsa_table():
+    from vlgen.report.controlled import controlled_table
+
+    scores = pd.DataFrame({"model": ["labels-s0", "random-s1"], "dataset": "scenes", "view": ["colour", "shape"],
+                           "task": "transfer", "metric": "accuracy", "value": [0.9, 0.3], "n_train": 10,
+                           "n_test": 5, "feature_key": "k"})
+    rsa = pd.DataFrame({"dataset": ["digits", "digits", "digits", "scenes"],
+                        "model_a": ["labels-s0", "minilm", "labels-s0", "pixels"],
+                        "model_b": ["minilm", "random-s1", "random-s1", "minilm"], "r": [0.4, 0.1, 0.2, 0.5]})
+    identities = {"labels-s0": ("labels", 0), "random-s1": ("random", 1)}
+    table = controlled_table(scores, identities, rsa, "minilm")
+    assert list(table.columns) == TABLE_COLUMNS
+    assert table.values.tolist() == [
+        ["labels", 0, "transfer", "scenes", "colour", "accuracy", 0.9],
+        ["random", 1, "transfer", "scenes", "shape", "accuracy", 0.3],
+        ["labels", 0, "rsa", "digits", "class", "r_text", 0.4],  # trained model vs the text model only
+        ["random", 1, "rsa", "digits", "class", "r_text", 0.1]]
+    assert len(controlled_table(scores, identities)) == 2  # no RSA stage in the run
+    with pytest.raises(ValueError, match=r"not trained models of the run: \['labels-s0'\]"):
+        controlled_table(scores, {"random-s1": ("random", 1)})

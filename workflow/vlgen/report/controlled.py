@@ -6,15 +6,44 @@ from `vlgen.tasks.paired` (seeds as the unit, exact sign-flip p, floor 2/2^n).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from vlgen.report.document import Document
 from vlgen.report.plots_controlled import ordered_recipes
-from vlgen.tasks.paired import COMPARISONS, GROUP_COLUMNS, paired_table, recipe_summary, sign_flip_floor
+from vlgen.tasks.paired import (COMPARISONS, GROUP_COLUMNS, TABLE_COLUMNS, paired_table, recipe_summary,
+                                sign_flip_floor)
+from vlgen.tasks.views import CLASS_VIEW
 
 TITLE = "Controlled experiment: one network, one data set, four kinds of supervision (controlled.csv)"
 # The score the headline sentences quote: the linear probe on the training data's own task.
 HEADLINE = {"task": "transfer", "metric": "accuracy"}
+
+
+def controlled_table(view_scores: pd.DataFrame, identities: Mapping[str, tuple[str, int]],
+                     rdm_correlations: pd.DataFrame | None = None, text_model: str | None = None) -> pd.DataFrame:
+    """tables/controlled.csv from the per-(model, dataset) view scores and the run's RSA table.
+
+    `identities` maps each trained model to its (recipe, seed). RSA rows (task `rsa`, metric
+    `r_text`, view `class`) are each trained model's RDM correlation with `text_model` on every RSA
+    dataset, read from rdm_correlations.csv: the RDMs are the ordinary rsa rules' own.
+    """
+    unknown = sorted(set(view_scores["model"]) - set(identities))
+    if unknown:
+        raise ValueError(f"view scores of models that are not trained models of the run: {unknown}")
+    frames = [view_scores.assign(recipe=view_scores["model"].map(lambda m: identities[m][0]),
+                                 seed=view_scores["model"].map(lambda m: identities[m][1]))]
+    if rdm_correlations is not None and text_model is not None:
+        rows = []
+        for pair in rdm_correlations.itertuples():
+            other = {pair.model_a: pair.model_b, pair.model_b: pair.model_a}
+            for model in (pair.model_a, pair.model_b):
+                if model in identities and other[model] == text_model:
+                    rows.append({"recipe": identities[model][0], "seed": identities[model][1], "task": "rsa",
+                                 "dataset": pair.dataset, "view": CLASS_VIEW, "metric": "r_text", "value": pair.r})
+        frames.append(pd.DataFrame(rows, columns=TABLE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[TABLE_COLUMNS]
 
 
 def controlled_section(doc: Document, table: pd.DataFrame) -> None:
