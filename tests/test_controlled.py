@@ -242,3 +242,10 @@ def test_the_controlled_table_names_recipe_and_seed_and_reads_r_text_from_the_rs
     assert len(controlled_table(scores, identities)) == 2  # no RSA stage in the run
     with pytest.raises(ValueError, match=r"not trained models of the run: \['labels-s0'\]"):
         controlled_table(scores, {"random-s1": ("random", 1)})
+
+
+def test_the_analysis_imports_no_torch():
+    from helpers.imports import heavy_imports
+
+    assert heavy_imports("vlgen.tasks.paired", "vlgen.tasks.views", "vlgen.report.controlled",
+                         "vlgen.report.plots_controlled") == []

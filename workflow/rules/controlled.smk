@@ -2,20 +2,14 @@
 # of each evaluated dataset, from its ordinary store entries (no extraction of its own); tables/controlled.csv
 # adds the trained models' RDM correlation with the text encoder from the rsa stage; its figure.
 # Without a `controlled` section the stage is empty.
-from vlgen.tasks.views import CLASS_VIEW
+from vlgen.tasks.views import CLASS_VIEW, controlled_views
 
 CONTROLLED = RUN.section("controlled")
 CONTROLLED_MODELS = RUN.controlled_models
-# Per evaluated dataset (the few-shot and transfer datasets), its views: controlled.evaluation.views, else `class`.
-LISTED_VIEWS = CONTROLLED.get("evaluation", {}).get("views", {})
-if set(LISTED_VIEWS) - set(RUN.datasets):
-    sys.exit(f"vlgen: invalid configuration: config field controlled.evaluation.views: "
-             f"{sorted(set(LISTED_VIEWS) - set(RUN.datasets))} are not datasets of the run ({', '.join(RUN.datasets)})")
-CONTROLLED_VIEWS = (
-    {d: LISTED_VIEWS.get(d, [CLASS_VIEW]) for d in dict.fromkeys([*RUN.task_datasets("fewshot"), *TRANSFER_DATASETS])}
-    if CONTROLLED_MODELS
-    else {}
-)
+try:
+    CONTROLLED_VIEWS = controlled_views(RUN) if CONTROLLED_MODELS else {}
+except ConfigError as exc:
+    sys.exit(f"vlgen: invalid configuration: {exc}")
 TEXT_ENCODER = CONTROLLED.get("text_encoder")
 # r_text needs the text encoder among the models RSA compares.
 CONTROLLED_RSA = [rules.rsa_correlations.output.table] if RSA_ACTIVE and TEXT_ENCODER in RUN.models else []

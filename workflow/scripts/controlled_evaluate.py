@@ -15,10 +15,6 @@ features = {split: entry.load_features() for split, entry in entries.items()}
 other_views = [view for view in params.views if view != CLASS_VIEW]
 views = {split: reader.label_views(params.dataset, root, split) for split in entries} if other_views else {}
 ids = {split: reader.load(params.dataset, root, split).sample_ids for split in views}
-unknown = [view for view in other_views if view not in views["train"]]
-if unknown:
-    raise ValueError(f"controlled.evaluation.views.{wc.dataset}: {unknown} are not label views of the "
-                     f"{params.dataset['reader']!r} reader (it has: {CLASS_VIEW}, {', '.join(views['train'])})")
 tables = []
 for view in params.views:
     labels = {split: entry.labels if view == CLASS_VIEW else

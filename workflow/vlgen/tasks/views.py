@@ -16,11 +16,34 @@ from typing import Any
 
 import numpy as np
 
+from vlgen.config import ConfigError, RunConfig
+from vlgen.data.registry import get_reader
 from vlgen.tasks.fewshot import fewshot_trials, summarise
 from vlgen.tasks.probe import fit_cached_probe
 
 # The view of a dataset's own labels (what the store entry holds); every dataset has it.
 CLASS_VIEW = "class"
+
+
+def controlled_views(run: RunConfig) -> dict[str, list[str]]:
+    """The datasets trained models are evaluated on (the few-shot and transfer datasets), with their views.
+
+    A dataset's views are `controlled.evaluation.views.{dataset}`, else its own classes. A listed
+    dataset that is not in the run, or a view its reader does not make, is a configuration error
+    (reader view names are known without the data, so a dry run finds it).
+    """
+    listed = run.section("controlled").get("evaluation", {}).get("views", {})
+    for dataset, views in listed.items():
+        if dataset not in run.datasets:
+            raise ConfigError(f"config field controlled.evaluation.views: {dataset!r} is not a dataset of the run "
+                              f"({', '.join(run.datasets)})")
+        known = [CLASS_VIEW, *get_reader(run.dataset_spec(dataset)["reader"]).view_names]
+        unknown = [view for view in views if view not in known]
+        if unknown:
+            raise ConfigError(f"config field controlled.evaluation.views.{dataset}: {unknown} are not label views "
+                              f"of its reader (it has: {', '.join(known)})")
+    evaluated = dict.fromkeys([*run.task_datasets("fewshot"), *run.task_datasets("transfer")])
+    return {dataset: list(listed.get(dataset, [CLASS_VIEW])) for dataset in evaluated}
 
 
 def view_labels(entry_ids: Sequence[str], view_ids: Sequence[str], labels: np.ndarray, view: str) -> np.ndarray:
