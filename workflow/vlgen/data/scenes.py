@@ -164,11 +164,17 @@ def render(objects: list[dict[str, Any]], split: str, index: int, rec: dict[str,
         row, col = divmod(POSITIONS.index(obj["position"]), 3)
         centre = (np.array([col, row]) + 0.5 + rng.uniform(-JITTER, JITTER, size=2)) * cell
         angle = rng.uniform(-np.pi / 12, np.pi / 12)
-        u, v = shape_coordinates(size, centre, RADIUS[obj["size"]] * cell, angle, SUPERSAMPLE)
+        radius = RADIUS[obj["size"]] * cell
+        # Every shape lies within 1.2 radii of its centre (a rotated square's corner: 0.8 * sqrt 2).
+        low = np.clip(np.floor(centre - 1.2 * radius), 0, size).astype(int)
+        high = np.clip(np.ceil(centre + 1.2 * radius), 0, size).astype(int)
+        (left, top), (width, height) = low, high - low
+        u, v = shape_coordinates((height, width), centre - low, radius, angle, SUPERSAMPLE)
         mask = SHAPES[obj["shape"]](u, v, rng)
-        coverage = mask.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3))[..., None]
+        coverage = mask.reshape(height, SUPERSAMPLE, width, SUPERSAMPLE).mean(axis=(1, 3))[..., None]
         colour = np.array(PALETTE[obj["colour"]]) + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, size=3)
-        image = image * (1.0 - coverage) + colour * coverage
+        window = image[top:top + height, left:left + width]
+        window[...] = window * (1.0 - coverage) + colour * coverage
     image = image + rng.normal(0.0, rec["noise"], size=image.shape)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 

@@ -122,14 +122,16 @@ def _frame(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     return shape_coordinates(size, centre, radius, angle)
 
 
-def shape_coordinates(size: int, centre: np.ndarray, radius: float, angle: float,
+def shape_coordinates(size: int | tuple[int, int], centre: np.ndarray, radius: float, angle: float,
                       supersample: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (u, v) of the sample points of a size x size image in the frame of a shape.
 
-    With `supersample` s the points are the centres of an s x s grid inside each pixel
-    ([size * s, size * s] arrays), so a mask averaged over each block is the pixel's coverage.
+    `size` may be (height, width) of a window (the centre in the window's pixels), so a small
+    shape in a large image costs only its window. With `supersample` s the points are the centres
+    of an s x s grid inside each pixel, so a mask averaged over each block is the pixel's coverage.
     """
-    rows, cols = (np.mgrid[0:size * supersample, 0:size * supersample] + 0.5) / supersample
+    height, width = (size, size) if isinstance(size, int) else size
+    rows, cols = (np.mgrid[0:height * supersample, 0:width * supersample] + 0.5) / supersample
     dx, dy = cols - centre[0], rows - centre[1]
     u = (np.cos(angle) * dx + np.sin(angle) * dy) / radius
     v = (-np.sin(angle) * dx + np.cos(angle) * dy) / radius
