@@ -9,26 +9,22 @@ TRAINING_PAYLOADS = {RUN.training_key(m): RUN.training_payload(m) for m in TRAIN
 TRAIN_DATASET = RUN.section("controlled").get("train_dataset")
 TEXT_ENCODER = RUN.controlled_text_encoder
 TEXT_PIN = model_pin(TEXT_ENCODER, RUN.model_spec(TEXT_ENCODER)) if TEXT_ENCODER else None
-
-
-def trained_dir(model):
-    return f"{STORE}/trained/{RUN.training_key(model)}"
-
-
+# Per training key: the text encoder's weights files and ` --text-weights PATH` (a pinned encoder only).
+TEXT_PINNED = {key: bool(TEXT_PIN) and "text_encoder" in payload for key, payload in TRAINING_PAYLOADS.items()}
+TEXT_INPUTS = {key: [f.path for f in TEXT_PIN.files] if pinned else [] for key, pinned in TEXT_PINNED.items()}
+TEXT_OPTION = {key: f" --text-weights {shlex.quote(TEXT_PIN.argument)}" if pinned else ""
+               for key, pinned in TEXT_PINNED.items()}
+TRAINED_DIRS = {m: f"{STORE}/trained/{RUN.training_key(m)}" for m in TRAINED_MODELS}
 for _job in FEATURE_JOBS:
-    if _job.model in TRAINED_MODELS:
-        WEIGHTS_INPUTS[_job.key] = [f"{trained_dir(_job.model)}.json"]
-        WEIGHTS_OPTION[_job.key] = f" --weights {shlex.quote(trained_dir(_job.model))}"
-
-
-def uses_text(key):
-    return "text_encoder" in TRAINING_PAYLOADS[key]
+    if _job.model in TRAINED_DIRS:
+        WEIGHTS_INPUTS[_job.key] = [f"{TRAINED_DIRS[_job.model]}.json"]
+        WEIGHTS_OPTION[_job.key] = f" --weights {shlex.quote(TRAINED_DIRS[_job.model])}"
 
 
 rule train_model:
     input:
         [path for path in (PREPARED.get(TRAIN_DATASET), CHECKED.get(TRAIN_DATASET)) if path],
-        lambda wc: [f.path for f in TEXT_PIN.files] if TEXT_PIN and uses_text(wc.key) else [],
+        lambda wc: TEXT_INPUTS[wc.key],
     output:
         f"{STORE}/trained/{{key}}.json",
     params:
@@ -36,9 +32,7 @@ rule train_model:
         dataset=canonical_json(RUN.dataset_payload(TRAIN_DATASET)) if TRAIN_DATASET else "",
         store=lambda wc, output: Path(output[0]).parent.parent,
         root=RUN.dataset_root(TRAIN_DATASET) if TRAIN_DATASET else "",
-        text_weights=lambda wc: (
-            f" --text-weights {shlex.quote(TEXT_PIN.argument)}" if TEXT_PIN and uses_text(wc.key) else ""
-        ),
+        text_weights=lambda wc: TEXT_OPTION[wc.key],
     wildcard_constraints:
         key="|".join(TRAINING_PAYLOADS) or "^$",
     resources:

@@ -1,7 +1,8 @@
 """Where trained networks live in the store, and how they get there without ever looking finished early.
 
     trained/.{key}.partial/checkpoint.pt   the last whole epoch (model, heads, optimiser, curve): resumable
-    trained/{key}/                         weights.safetensors, curve.csv, payload.json, `complete` last
+    trained/{key}/                         weights.safetensors (the network), heads.safetensors, curve.csv,
+                                           payload.json, `complete` last
     trained/{key}.json                     the manifest the workflow's rule outputs
 
 Every file is written to a temporary name and renamed; the entry directory appears by one rename of the
@@ -21,6 +22,7 @@ from typing import Any
 from vlgen.keys import canonical_json, content_key
 
 WEIGHTS = "weights.safetensors"
+HEADS = "heads.safetensors"  # the recipe's heads (classifier, projections): zero-shot and retrieval use them
 CURVE = "curve.csv"
 PAYLOAD = "payload.json"
 COMPLETE = "complete"
@@ -71,17 +73,15 @@ class TrainedStore:
         _write_text(self.manifest_path(key), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return self.manifest_path(key)
 
-    def publish(self, payload: dict[str, Any], state: dict[str, Any], curve: list[dict[str, Any]],
-                info: dict[str, Any]) -> Path:
-        """Write the network's weights, curve and payload into the partial directory, `complete` last,
-        rename it into place, drop the checkpoint and write the manifest."""
-        from safetensors.torch import save_file
-
+    def publish(self, payload: dict[str, Any], network: dict[str, Any], heads: dict[str, Any],
+                curve: list[dict[str, Any]], info: dict[str, Any]) -> Path:
+        """Write the network's and heads' weights, curve and payload into the partial directory, `complete`
+        last, rename it into place, drop the checkpoint and write the manifest."""
         key = content_key(payload)
         partial = self.partial_dir(key)
         partial.mkdir(parents=True, exist_ok=True)
-        tensors = {name: value.detach().cpu().contiguous() for name, value in state.items()}
-        replace_atomic(partial / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
+        for name, state in ((WEIGHTS, network), (HEADS, heads)):
+            replace_atomic(partial / name, lambda tmp, state=state: _save_tensors(tmp, state))
         replace_atomic(partial / CURVE, lambda tmp: _write_curve(tmp, curve))
         _write_text(partial / PAYLOAD, json.dumps(json.loads(canonical_json(payload)), indent=2, sort_keys=True) + "\n")
         _write_text(partial / COMPLETE, json.dumps({**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
@@ -91,6 +91,12 @@ class TrainedStore:
         os.replace(partial, final)
         (final / CHECKPOINT).unlink(missing_ok=True)
         return self.write_manifest(key)
+
+
+def _save_tensors(path: Path, state: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    save_file({name: value.detach().cpu().contiguous() for name, value in state.items()}, str(path))
 
 
 def _write_curve(path: Path, curve: list[dict[str, Any]]) -> None:

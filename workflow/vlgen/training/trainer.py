@@ -150,7 +150,7 @@ def train(payload: dict[str, Any], data: TrainingData, store_root: str | Path, *
         torch.use_deterministic_algorithms(previous)
     info = {"device": device, "seconds": round(sum(row["seconds"] for row in curve), 3),
             "final_loss": curve[-1]["loss"], "epochs": len(curve)}
-    return store.publish(payload, network.state_dict(), curve, info)
+    return store.publish(payload, network.state_dict(), modules["heads"].state_dict(), curve, info)
 
 
 def _epochs(modules: torch.nn.ModuleDict, optimizer: torch.optim.Optimizer, recipe: Recipe,
