@@ -1,7 +1,9 @@
 """The controlled experiment's training stage: losses, keys, resumable deterministic training, `trained` source."""
 
-import copy
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -248,3 +250,58 @@ def test_an_entry_without_its_complete_marker_is_retrained(tmp_path):
         store.write_manifest(key)
     train(payload, data, tmp_path)
     assert store.is_complete(key) and len(_weights(tmp_path, payload)) > 1
+
+
+# -- the `trained` source and the `vlgen train` command ----------------------------------------------
+def test_trained_source_random_is_the_seeded_init_and_trained_needs_its_own_weights(tmp_path):
+    from vlgen.models.registry import get_source
+
+    source = get_source("trained")
+    random_payload = {"trainer_version": 1, "recipe": {"kind": "random"}, "architecture": {"name": "convnet", "width": 8},
+                      "seed": 3}
+    model = source.load({"training": random_payload, "preprocess": PREPROCESS}, None, "cpu")
+    init = build_network({"name": "convnet", "width": 8}, 3).state_dict()
+    assert all(torch.equal(model.module.state_dict()[k], v) for k, v in init.items())
+    assert source.weights_kind({"training": random_payload}) == "random-init" and model.dim == 64
+    assert source.feature_dim({"training": random_payload, "preprocess": PREPROCESS}) == 64
+
+    payload, other = _payload(epochs=1), _payload(epochs=1, seed=5)
+    manifest = json.loads(train(payload, _toy_data(), tmp_path).read_text())
+    spec = {"training": payload, "preprocess": PREPROCESS}
+    trained = source.load(spec, manifest["path"], "cpu")
+    assert torch.equal(trained.module.state_dict()["0.weight"], _weights(tmp_path, payload)["0.weight"])
+    with pytest.raises(ValueError, match="holds training key"):
+        source.load({"training": other, "preprocess": PREPROCESS}, manifest["path"], "cpu")
+    with pytest.raises(FileNotFoundError, match="run the train_model rule"):
+        source.load(spec, None, "cpu")
+
+
+def test_vlgen_train_command_trains_once_and_feeds_extraction(tmp_path):
+    from vlgen.data.registry import get_reader
+    from vlgen.extract import extract
+    from vlgen.keys import canonical_json
+    from vlgen.store import FeatureStore
+
+    shapes = {"reader": "shapes", "generate": {"per_class": 12, "size": 32, "seed": 0}}
+    config = _run(tmp_path, {**CONTROLLED, "seeds": [0], "recipes": {"label-names": {"kind": "label-names"}}},
+                  dataset_catalog={"shapes": shapes})
+    root, store = tmp_path / "shapes", tmp_path / "store"
+    get_reader("shapes").prepare(config.dataset_payload("shapes"), root)
+    model = "label-names-s0"
+    key = config.training_key(model)
+    command = [sys.executable, "-m", "vlgen", "train", "--payload", canonical_json(config.training_payload(model)),
+               "--dataset-spec", canonical_json(config.dataset_payload("shapes")), "--dataset-root", str(root),
+               "--store", str(store), "--device", "cpu", "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "HF_HUB_OFFLINE": "1"}
+    wrong = subprocess.run([*command, "--expect-key", "0" * 20], capture_output=True, text=True, env=env)
+    assert wrong.returncode != 0 and f"payload hashes to {key}" in wrong.stderr
+    done = subprocess.run([*command, "--expect-key", key], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(store / "trained" / f"{key}.json")
+    assert "epoch 2/2" in done.stderr and len(list((store / "trained" / "sentences").glob("*.npy"))) == 1
+    again = subprocess.run([*command, "--expect-key", key], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "epoch" not in again.stderr  # complete: no training
+    job = next(j for j in config.feature_jobs() if j.model == model and j.split == "test")
+    extract(job.payload, store, tmp_path / "shapes", weights=store / "trained" / key, device="cpu", progress=False)
+    features = FeatureStore(store).open(job.key).load_features()
+    assert features.shape == (len(get_reader("shapes").load(shapes, root, "test")), 64) and np.isfinite(features).all()

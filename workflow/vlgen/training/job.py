@@ -10,7 +10,7 @@ import numpy as np
 from vlgen.keys import content_key
 from vlgen.training.data import load_training_data
 from vlgen.training.recipes import get_recipe
-from vlgen.training.trained_store import TrainedStore
+from vlgen.training.trained_store import TrainedStore, replace_atomic
 from vlgen.training.trainer import Encoder, train
 
 
@@ -20,6 +20,30 @@ def text_encoder(spec: dict[str, Any], weights: Path | None, device: str) -> Enc
 
     model = get_source(spec["source"]).load(spec, weights, device)
     return lambda sentences: np.asarray(model.encode(sentences), dtype=np.float32)
+
+
+def cached_encoder(store_root: str | Path, spec: dict[str, Any], weights: Path | None, device: str) -> Encoder:
+    """`text_encoder`, with each list of sentences embedded once per store: the seeds of a recipe share it.
+
+    The file is named by the encoder's payload and the sentences, and written atomically; the encoder is
+    loaded only on a miss (two jobs that miss at once both compute, and write the same numbers).
+    """
+
+    def encode(sentences: list[str]) -> np.ndarray:
+        path = TrainedStore(store_root).dir / "sentences" / f"{content_key({'encoder': spec, 'sentences': sentences})}.npy"
+        if path.is_file():
+            return np.load(path)
+        embeddings = text_encoder(spec, weights, device)(sentences)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomic(path, lambda tmp: _save_array(tmp, embeddings))
+        return embeddings
+
+    return encode
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as fh:  # a file object: np.save would add ".npy" to a temporary name
+        np.save(fh, array)
 
 
 def run_training(payload: dict[str, Any], store_root: str | Path, dataset_root: str | Path, *,
@@ -37,6 +61,6 @@ def run_training(payload: dict[str, Any], store_root: str | Path, dataset_root: 
     preprocess = payload["training"]["preprocess"]
     data = load_training_data(reading_spec({"dataset": payload["data"]}, dataset_spec), Path(dataset_root),
                               preprocess["size"], preprocess["interpolation"], with_captions=recipe.uses_captions)
-    encode = (text_encoder(payload["text_encoder"], Path(text_weights) if text_weights else None, device)
+    encode = (cached_encoder(store_root, payload["text_encoder"], Path(text_weights) if text_weights else None, device)
               if recipe.uses_text else None)
     return train(payload, data, store_root, encode=encode, device=device)
