@@ -227,7 +227,8 @@ def test_a_killed_training_resumes_to_the_same_weights_bit_for_bit(tmp_path):
     assert whole.keys() == resumed.keys()
     assert all(torch.equal(whole[name], resumed[name]) for name in whole)
     assert json.loads(manifest.read_text())["key"] == key and not store.partial_dir(key).exists()
-    curves = [(root / "trained" / key / "curve.csv").read_text().splitlines() for root in (tmp_path / "whole", store.dir.parent)]
+    curves = [(root / "trained" / key / "curve.csv").read_text().splitlines()
+              for root in (tmp_path / "whole", store.dir.parent)]
     assert [line.split(",")[:3] for line in curves[0]] == [line.split(",")[:3] for line in curves[1]]
     # Training changed the network, and a second seed trains another one.
     initial = build_network(payload["architecture"], 0).state_dict()
@@ -257,8 +258,8 @@ def test_trained_source_random_is_the_seeded_init_and_trained_needs_its_own_weig
     from vlgen.models.registry import get_source
 
     source = get_source("trained")
-    random_payload = {"trainer_version": 1, "recipe": {"kind": "random"}, "architecture": {"name": "convnet", "width": 8},
-                      "seed": 3}
+    random_payload = {"trainer_version": 1, "recipe": {"kind": "random"},
+                      "architecture": {"name": "convnet", "width": 8}, "seed": 3}
     model = source.load({"training": random_payload, "preprocess": PREPROCESS}, None, "cpu")
     init = build_network({"name": "convnet", "width": 8}, 3).state_dict()
     assert all(torch.equal(model.module.state_dict()[k], v) for k, v in init.items())

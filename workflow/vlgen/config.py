@@ -394,7 +394,8 @@ class RunConfig:
             raise ConfigError(f"config field controlled.train_dataset: {dataset!r} is not one of the run's datasets "
                               f"({', '.join(self.datasets)})")
         reader = type(get_reader(self.raw["dataset_catalog"][dataset]["reader"]))
-        if any(k and k.uses_captions for k in kinds) and getattr(reader, "captions", None) is getattr(Reader, "captions", None):
+        has_captions = getattr(reader, "captions", None) is not getattr(Reader, "captions", None)
+        if any(k and k.uses_captions for k in kinds) and not has_captions:
             raise ConfigError(f"config field controlled.train_dataset: a recipe trains on captions but {dataset!r} "
                               f"(reader {reader.name!r}) has none")
         encoder = section.get("text_encoder")

@@ -30,7 +30,8 @@ def cached_encoder(store_root: str | Path, spec: dict[str, Any], weights: Path |
     """
 
     def encode(sentences: list[str]) -> np.ndarray:
-        path = TrainedStore(store_root).dir / "sentences" / f"{content_key({'encoder': spec, 'sentences': sentences})}.npy"
+        key = content_key({"encoder": spec, "sentences": sentences})
+        path = TrainedStore(store_root).dir / "sentences" / f"{key}.npy"
         if path.is_file():
             return np.load(path)
         embeddings = text_encoder(spec, weights, device)(sentences)

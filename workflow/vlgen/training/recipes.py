@@ -46,7 +46,8 @@ class Recipe:
         extra = sorted(set(fields) - {"kind"} - set(self.defaults))
         if extra:
             allowed = ", ".join(sorted(self.defaults)) or "no other field"
-            raise ValueError(f"recipe kind {self.kind!r} does not use {', '.join(map(repr, extra))} (it reads: {allowed})")
+            raise ValueError(f"recipe kind {self.kind!r} does not use {', '.join(map(repr, extra))} "
+                             f"(it reads: {allowed})")
         return {**self.defaults, **fields, "kind": self.kind}
 
     def sentences(self, fields: Mapping[str, Any], class_names: list[str], captions: list[str]) -> list[str]:

@@ -65,7 +65,8 @@ class TrainedStore:
     def write_manifest(self, key: str) -> Path:
         """The small JSON the workflow depends on, from the complete entry."""
         if not self.is_complete(key):
-            raise FileNotFoundError(f"trained entry {key} under {self.dir} is missing or incomplete; rerun its training")
+            raise FileNotFoundError(f"trained entry {key} under {self.dir} is missing or incomplete; "
+                                    "rerun its training")
         entry = self.entry_dir(key)
         info = json.loads((entry / COMPLETE).read_text())
         manifest = {"key": key, "complete": True, "path": str(entry), **info,
