@@ -12,6 +12,7 @@ import torch
 from helpers.imports import heavy_imports
 from helpers.repo import ROOT
 from vlgen.config import ConfigError, load_config
+from vlgen.keys import content_key
 from vlgen.training.architectures import build_network
 from vlgen.training.data import TrainingData, caption_index
 from vlgen.training.losses import label_cross_entropy, label_name_cross_entropy, symmetric_info_nce
@@ -198,14 +199,10 @@ def _payload(epochs=3, seed=0):
 def _weights(store, payload):
     from safetensors.torch import load_file
 
-    from vlgen.keys import content_key
-
     return load_file(str(TrainedStore(store).entry_dir(content_key(payload)) / "weights.safetensors"))
 
 
 def test_a_killed_training_resumes_to_the_same_weights_bit_for_bit(tmp_path):
-    from vlgen.keys import content_key
-
     data, payload = _toy_data(), _payload()
     key = content_key(payload)
     train(payload, data, tmp_path / "whole")
@@ -238,8 +235,6 @@ def test_a_killed_training_resumes_to_the_same_weights_bit_for_bit(tmp_path):
 
 
 def test_an_entry_without_its_complete_marker_is_retrained(tmp_path):
-    from vlgen.keys import content_key
-
     data, payload = _toy_data(), _payload(epochs=1)
     store = TrainedStore(tmp_path)
     train(payload, data, tmp_path)
