@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/weights.smk"
+include: "workflow/rules/training.smk"  # after weights: it wires trained weights into extraction
 include: "workflow/rules/features.smk"
 include: "workflow/rules/fewshot.smk"
 include: "workflow/rules/clustering.smk"

@@ -72,6 +72,24 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from vlgen.keys import content_key
+    from vlgen.training.job import run_training
+
+    payload = json.loads(args.payload)
+    if content_key(payload) != args.expect_key:
+        raise SystemExit(f"vlgen train: payload hashes to {content_key(payload)}, not {args.expect_key}: "
+                         "the workflow and the package disagree on keys (reinstall with `pip install -e .`)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    dataset_spec = json.loads(args.dataset_spec) if args.dataset_spec else None
+    print(run_training(payload, args.store, args.dataset_root, dataset_spec=dataset_spec,
+                       text_weights=args.text_weights, device=args.device))
+    return 0
+
+
 def cmd_store_ls(args: argparse.Namespace) -> int:
     from vlgen.store import FeatureStore
 
@@ -185,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("train", help="train one network of the controlled experiment (the workflow calls this)")
+    p.add_argument("--payload", required=True, help="the training key's payload as JSON")
+    p.add_argument("--store", required=True)
+    p.add_argument("--dataset-root", required=True)
+    p.add_argument("--dataset-spec", default=None,
+                   help="the training dataset's catalog entry as JSON, to read with (default: the payload's)")
+    p.add_argument("--expect-key", required=True, help="fail unless the payload hashes to this key")
+    p.add_argument("--text-weights", default=None, help="the text encoder's weights (a pinned text model)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    p.set_defaults(func=cmd_train)
 
     store = sub.add_parser("store", help="inspect and maintain the feature store")
     store_sub = store.add_subparsers(dest="store_command", required=True)

@@ -13,4 +13,5 @@ from vlgen.models import (  # noqa: F401  (registration side effects)
     source_pixels,
     source_timm,
     source_torchvision,
+    source_trained,
 )
