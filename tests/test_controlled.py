@@ -249,3 +249,36 @@ def test_the_analysis_imports_no_torch():
 
     assert heavy_imports("vlgen.tasks.paired", "vlgen.tasks.views", "vlgen.report.controlled",
                          "vlgen.report.plots_controlled") == []
+
+
+# -- which datasets and views a run evaluates ------------------------------------------------------
+def test_the_demo_evaluates_every_scenes_view_and_digits_on_its_classes():
+    from pathlib import Path
+
+    from vlgen.config import load_config
+    from vlgen.tasks.views import controlled_views
+
+    root = Path(__file__).resolve().parents[1]
+    run = load_config([root / "config" / "controlled-demo.yaml"], root)
+    assert controlled_views(run) == {"scenes-demo": ["shape", "colour", "position", "count", "heldout", "seen"],
+                                     "digits": ["class"]}
+    assert len(run.controlled_models) == 12 and {run.recipe_of(m) for m in run.controlled_models} == {
+        "random", "labels", "captions", "label-names"}
+
+
+@pytest.mark.parametrize("views, message", [
+    ({"digits": ["colour"]}, r"controlled.evaluation.views.digits: \['colour'\] are not label views of its reader "
+                             r"\(it has: class\)"),
+    ({"mnist": ["class"]}, r"controlled.evaluation.views: 'mnist' is not a dataset of the run"),
+])
+def test_a_view_the_reader_does_not_make_is_a_config_error(views, message):
+    from pathlib import Path
+
+    from vlgen.config import ConfigError, load_config
+    from vlgen.tasks.views import controlled_views
+
+    root = Path(__file__).resolve().parents[1]
+    run = load_config([root / "config" / "controlled-demo.yaml"], root)
+    run.raw["controlled"]["evaluation"]["views"] = views
+    with pytest.raises(ConfigError, match=message):
+        controlled_views(run)
