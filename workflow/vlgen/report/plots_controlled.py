@@ -22,7 +22,7 @@ from vlgen.tasks.paired import recipe_summary
 
 PANEL_COLUMNS = 2
 PANEL_HEIGHT = 2.8
-INCHES_PER_GROUP = 0.9
+INCHES_PER_GROUP = 1.2
 # The recipes of issue 17 in reading order; others (a new recipe in the config) follow in table order.
 RECIPE_ORDER = ("random", "labels", "label-names", "captions")
 RANDOM_GREY = (0.6, 0.6, 0.6, 1.0)
