@@ -61,7 +61,7 @@ def test_labels_beat_random_on_the_shape_task(demo):
     shape = table.query("task == 'transfer' and view == 'shape'").pivot_table(index="seed", columns="recipe",
                                                                              values="value")
     gain = shape["labels"] - shape["random"]
-    assert (gain > 0).all() and gain.mean() > 0.05, gain  # seed 0 measured: 0.472 vs 0.332
+    assert (gain > 0).all() and gain.mean() > 0.05, gain  # measured: +0.14, +0.045, +0.105 (seeds 0-2)
 
 
 def test_the_summary_states_p_values_with_the_floor(demo):
