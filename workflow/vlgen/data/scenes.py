@@ -81,7 +81,8 @@ def _names(out: dict[str, Any], field: str, allowed: tuple[str, ...] | dict[str,
 def _integer(out: dict[str, Any], field: str, low: int, high: int | None = None) -> int:
     value = out[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        raise _fail(field, f"must be an integer in {low}..{high if high is not None else ''}; got {value!r}")
+        allowed = f">= {low}" if high is None else f"in {low}..{high}"
+        raise _fail(field, f"must be an integer {allowed}; got {value!r}")
     return value
 
 
@@ -134,7 +135,7 @@ def _rng(rec: dict[str, Any], split: str, index: int, *stream: int) -> np.random
 
 
 def sample_objects(split: str, index: int, rec: dict[str, Any]) -> list[dict[str, Any]]:
-    """The objects of image `index` of `split` ({shape, colour, size, position}), in drawing order."""
+    """The objects of image `index` of `split` ({shape, colour, size, position}), in a random order."""
     rng = _rng(rec, split, index)
     heldout = [tuple(p) for p in rec["heldout"]]
     seen = [(s, c) for s in rec["shapes"] for c in rec["colours"] if (s, c) not in heldout]
