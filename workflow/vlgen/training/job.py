@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +14,36 @@ from vlgen.training.recipes import get_recipe
 from vlgen.training.trained_store import TrainedStore, replace_atomic
 from vlgen.training.trainer import Encoder, train
 
+# Captions per forward pass of the frozen encoder: padded batches run ~2x faster than one at a time on a CPU.
+SENTENCE_BATCH = 64
+
 
 def text_encoder(spec: dict[str, Any], weights: Path | None, device: str) -> Encoder:
     """Sentences -> embeddings with the catalog's text model (its own source's code), frozen."""
     from vlgen.models.registry import get_source
 
     model = get_source(spec["source"]).load(spec, weights, device)
-    return lambda sentences: np.asarray(model.encode(sentences), dtype=np.float32)
+    return lambda sentences: np.asarray(model.encode(sentences, batch_size=SENTENCE_BATCH), dtype=np.float32)
 
 
 def cached_encoder(store_root: str | Path, spec: dict[str, Any], weights: Path | None, device: str) -> Encoder:
     """`text_encoder`, with each list of sentences embedded once per store: the seeds of a recipe share it.
 
-    The file is named by the encoder's payload and the sentences, and written atomically; the encoder is
-    loaded only on a miss (two jobs that miss at once both compute, and write the same numbers).
+    The file is named by the encoder's payload and the sentences and written atomically, under a lock: jobs
+    that start together (the seeds of one recipe) wait for the first instead of all computing it. The
+    encoder is loaded only on a miss.
     """
 
     def encode(sentences: list[str]) -> np.ndarray:
         key = content_key({"encoder": spec, "sentences": sentences})
         path = TrainedStore(store_root).dir / "sentences" / f"{key}.npy"
-        if path.is_file():
-            return np.load(path)
-        embeddings = text_encoder(spec, weights, device)(sentences)
         path.parent.mkdir(parents=True, exist_ok=True)
-        replace_atomic(path, lambda tmp: _save_array(tmp, embeddings))
-        return embeddings
+        with path.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the job is killed
+            if not path.is_file():
+                embeddings = text_encoder(spec, weights, device)(sentences)
+                replace_atomic(path, lambda tmp: _save_array(tmp, embeddings))
+            return np.load(path)
 
     return encode
 
