@@ -437,3 +437,11 @@ def test_frozen_encoder_embeds_each_sentence_as_the_mean_of_its_tokens_batched_o
     assert np.allclose(batched, one_by_one, atol=1e-5)  # padding is masked
     cached = cached_encoder(tmp_path, ENCODER, None, "cpu")
     assert np.array_equal(cached(sentences), cached(sentences)) and len(list(tmp_path.rglob("*.npy"))) == 1
+
+
+def test_the_random_recipe_is_never_trained(tmp_path):
+    payload = {"trainer_version": 1, "recipe": {"kind": "random"}, "architecture": {"name": "convnet", "width": 8},
+               "seed": 0}
+    with pytest.raises(ValueError, match="'random' does not train"):
+        train(payload, _toy_data(), tmp_path)
+    assert not (tmp_path / "trained").exists()

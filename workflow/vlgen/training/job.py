@@ -10,7 +10,7 @@ import numpy as np
 
 from vlgen.keys import content_key
 from vlgen.training.data import load_training_data
-from vlgen.training.recipes import get_recipe
+from vlgen.training.recipes import training_recipe
 from vlgen.training.trained_store import TrainedStore, replace_atomic
 from vlgen.training.trainer import Encoder, train
 
@@ -59,12 +59,12 @@ def run_training(payload: dict[str, Any], store_root: str | Path, dataset_root: 
     """The manifest of the trained entry of `payload`, training it unless the store holds it complete."""
     from vlgen.extract import reading_spec, resolve_device
 
+    recipe = training_recipe(payload["recipe"]["kind"])
     store = TrainedStore(store_root)
     key = content_key(payload)
     if store.is_complete(key):
         return store.write_manifest(key)
     device = resolve_device(device)
-    recipe = get_recipe(payload["recipe"]["kind"])
     preprocess = payload["training"]["preprocess"]
     data = load_training_data(reading_spec({"dataset": payload["data"]}, dataset_spec), Path(dataset_root),
                               preprocess["size"], preprocess["interpolation"], with_captions=recipe.uses_captions)

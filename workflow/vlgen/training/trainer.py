@@ -21,7 +21,7 @@ import torch
 from vlgen.keys import content_key
 from vlgen.training.architectures import build_network
 from vlgen.training.data import TrainingData, caption_index
-from vlgen.training.recipes import Recipe, Targets, get_recipe
+from vlgen.training.recipes import Recipe, Targets, training_recipe
 from vlgen.training.trained_store import TrainedStore, replace_atomic
 
 log = logging.getLogger("vlgen.training")
@@ -128,10 +128,9 @@ def train(payload: dict[str, Any], data: TrainingData, store_root: str | Path, *
     if store.is_complete(key):
         log.info("trained entry %s is complete: no training", key)
         return store.write_manifest(key)
-    fields, settings, seed = payload["recipe"], payload["training"], int(payload["seed"])
-    recipe = get_recipe(fields["kind"])
-    if not recipe.trains:
-        raise ValueError(f"recipe kind {recipe.kind!r} does not train (its network is the seeded initialisation)")
+    fields, seed = payload["recipe"], int(payload["seed"])
+    recipe = training_recipe(fields["kind"])
+    settings = payload["training"]
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
