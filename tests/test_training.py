@@ -445,3 +445,15 @@ def test_the_random_recipe_is_never_trained(tmp_path):
     with pytest.raises(ValueError, match="'random' does not train"):
         train(payload, _toy_data(), tmp_path)
     assert not (tmp_path / "trained").exists()
+
+
+def test_an_unreadable_checkpoint_means_a_fresh_start(tmp_path):
+    data, payload = _toy_data(), _payload(epochs=1)
+    key = content_key(payload)
+    train(payload, data, tmp_path / "clean")
+    store = TrainedStore(tmp_path / "torn")
+    store.partial_dir(key).mkdir(parents=True)
+    store.checkpoint_path(key).write_bytes(b"not a checkpoint")
+    train(payload, data, tmp_path / "torn")
+    clean, torn = _weights(tmp_path / "clean", payload), _weights(tmp_path / "torn", payload)
+    assert all(torch.equal(clean[name], torn[name]) for name in clean)
