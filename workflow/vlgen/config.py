@@ -385,7 +385,7 @@ class RunConfig:
             self._controlled[model.name] = model
 
     def _check_controlled(self, section: dict[str, Any]) -> None:
-        from vlgen.data.registry import Reader, get_reader
+        from vlgen.data.registry import get_reader
         from vlgen.training.recipes import RECIPES
 
         kinds = [RECIPES.get(recipe["kind"]) for recipe in section["recipes"].values()]
@@ -393,9 +393,8 @@ class RunConfig:
         if dataset not in self.datasets:
             raise ConfigError(f"config field controlled.train_dataset: {dataset!r} is not one of the run's datasets "
                               f"({', '.join(self.datasets)})")
-        reader = type(get_reader(self.raw["dataset_catalog"][dataset]["reader"]))
-        has_captions = getattr(reader, "captions", None) is not getattr(Reader, "captions", None)
-        if any(k and k.uses_captions for k in kinds) and not has_captions:
+        reader = get_reader(self.raw["dataset_catalog"][dataset]["reader"])
+        if any(k and k.uses_captions for k in kinds) and not reader.has_captions:
             raise ConfigError(f"config field controlled.train_dataset: a recipe trains on captions but {dataset!r} "
                               f"(reader {reader.name!r}) has none")
         encoder = section.get("text_encoder")

@@ -82,6 +82,14 @@ def get_recipe(kind: str) -> Recipe:
         raise KeyError(f"unknown recipe kind {kind!r} (registered: {', '.join(sorted(RECIPES))})") from None
 
 
+def training_recipe(kind: str) -> Recipe:
+    """The recipe of a training job; an error for a kind that does not train (nothing to run)."""
+    recipe = get_recipe(kind)
+    if not recipe.trains:
+        raise ValueError(f"recipe kind {kind!r} does not train (its network is the seeded initialisation)")
+    return recipe
+
+
 def _temperature(fields: Mapping[str, Any]) -> torch.nn.Module:
     """CLIP's logit scale as log(1/T), trained only with `learn_temperature` (capped at 100 as in CLIP)."""
     import torch

@@ -21,7 +21,7 @@ import torch
 from vlgen.keys import content_key
 from vlgen.training.architectures import build_network
 from vlgen.training.data import TrainingData, caption_index
-from vlgen.training.recipes import Recipe, Targets, get_recipe
+from vlgen.training.recipes import Recipe, Targets, training_recipe
 from vlgen.training.trained_store import TrainedStore, replace_atomic
 
 log = logging.getLogger("vlgen.training")
@@ -104,18 +104,22 @@ def build_targets(recipe: Recipe, fields: dict[str, Any], data: TrainingData, en
 
 def _resume(path: Path, key: str, modules: torch.nn.ModuleDict, optimizer: torch.optim.Optimizer
             ) -> tuple[int, list[dict[str, Any]]]:
-    """(first epoch to run, curve so far) from the checkpoint; (0, []) without a usable one."""
+    """(first epoch to run, curve so far) from the checkpoint; (0, []) without a readable one of this key.
+
+    A checkpoint of this key that does not fit the modules is an error, not a fresh start: the trainer
+    changed without a new TRAINER_VERSION.
+    """
     if not path.is_file():
         return 0, []
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state["key"] != key:
             raise ValueError(f"checkpoint of key {state['key']}")
-        modules.load_state_dict(state["modules"])
-        optimizer.load_state_dict(state["optimizer"])
-    except Exception as exc:  # noqa: BLE001 - an unusable leftover: start over rather than fail
+    except Exception as exc:  # noqa: BLE001 - an unreadable leftover: start over rather than fail
         log.warning("checkpoint %s unusable (%s): training from scratch", path, exc)
         return 0, []
+    modules.load_state_dict(state["modules"])
+    optimizer.load_state_dict(state["optimizer"])
     log.info("resuming training %s after epoch %d", key, state["epoch"])
     return int(state["epoch"]) + 1, list(state["curve"])
 
@@ -128,10 +132,9 @@ def train(payload: dict[str, Any], data: TrainingData, store_root: str | Path, *
     if store.is_complete(key):
         log.info("trained entry %s is complete: no training", key)
         return store.write_manifest(key)
-    fields, settings, seed = payload["recipe"], payload["training"], int(payload["seed"])
-    recipe = get_recipe(fields["kind"])
-    if not recipe.trains:
-        raise ValueError(f"recipe kind {recipe.kind!r} does not train (its network is the seeded initialisation)")
+    fields, seed = payload["recipe"], int(payload["seed"])
+    recipe = training_recipe(fields["kind"])
+    settings = payload["training"]
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
