@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/weights.smk"
+include: "workflow/rules/training.smk"  # after weights: it wires trained weights into extraction
 include: "workflow/rules/features.smk"
 include: "workflow/rules/fewshot.smk"
 include: "workflow/rules/clustering.smk"
@@ -22,6 +23,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/rsa.smk"
 include: "workflow/rules/cka.smk"
 include: "workflow/rules/attacks.smk"
+include: "workflow/rules/controlled.smk"
 include: "workflow/rules/report.smk"  # last: it collects the tables of the stages above
 
 
@@ -35,5 +37,6 @@ rule all:
         rules.rsa.input,
         rules.cka.input,
         rules.attacks.input,
+        rules.controlled.input,
         rules.summaries.input,
     default_target: True

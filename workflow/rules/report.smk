@@ -11,11 +11,13 @@ TASK_TABLES = {
     "attacks": f"{RESULTS}/tables/attacks.csv",
     "rdm_correlations": f"{RESULTS}/tables/rdm_correlations.csv",
     "cka": f"{RESULTS}/tables/cka.csv",
+    "controlled": f"{RESULTS}/tables/controlled.csv",
 }
 INACTIVE_TABLES = (
     (set() if RSA_ACTIVE else {"rdm_correlations"})
     | (set() if CKA_ACTIVE else {"cka"})
     | (set() if ATTACK_JOBS else {"attacks"})
+    | (set() if CONTROLLED_MODELS else {"controlled"})
 )
 
 

@@ -11,7 +11,12 @@ from vlgen.weights import LOCK_FILE, RECORD_FILE, model_files, model_pin
 
 WEIGHTS_LOCK = str(Path(workflow.basedir) / LOCK_FILE)
 WEIGHTS_RECORD = str(Path(workflow.basedir) / RECORD_FILE)
-WEIGHT_FILES = {f.path: f for m in RUN.models for f in model_files(m, RUN.model_spec(m))}
+# (the controlled experiment's text encoder too: it need not be a run model)
+WEIGHT_FILES = {
+    f.path: f
+    for m in dict.fromkeys([*RUN.models, *filter(None, [RUN.controlled_text_encoder])])
+    for f in model_files(m, RUN.model_spec(m))
+}
 FEATURE_PINS = {m: model_pin(m, RUN.model_spec(m)) for m in RUN.models}
 # Per extraction: the weights files it waits for, and ` --weights PATH` for `vlgen extract` (the
 # file, the hub snapshot folder of a text model, or the folder an archive pin is unpacked into by its

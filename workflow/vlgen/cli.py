@@ -47,19 +47,26 @@ def _names_by_key(configs: list[RunConfig]) -> dict[str, tuple[str, str, str]]:
 
 
 # -- commands -------------------------------------------------------------------------------------
-def cmd_extract(args: argparse.Namespace) -> int:
-    from vlgen.data.fingerprint import StaleDataError
-    from vlgen.extract import extract
+def _job_payload(args: argparse.Namespace) -> dict[str, Any]:
+    """The job's payload, checked against --expect-key; torch's threads set to --threads."""
     from vlgen.keys import content_key
 
     payload = json.loads(args.payload)
     if args.expect_key and content_key(payload) != args.expect_key:
-        raise SystemExit(f"vlgen extract: payload hashes to {content_key(payload)}, not {args.expect_key}: "
+        raise SystemExit(f"vlgen {args.command}: payload hashes to {content_key(payload)}, not {args.expect_key}: "
                          "the workflow and the package disagree on keys (reinstall with `pip install -e .`)")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    return payload
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from vlgen.data.fingerprint import StaleDataError
+    from vlgen.extract import extract
+
+    payload = _job_payload(args)
     dataset_spec = json.loads(args.dataset_spec) if args.dataset_spec else None
     try:
         manifest = extract(payload, args.store, args.dataset_root, dataset_spec=dataset_spec, weights=args.weights,
@@ -69,6 +76,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print(f"vlgen extract: {exc}", file=sys.stderr)
         return 1
     print(manifest)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vlgen.training.job import run_training
+
+    payload = _job_payload(args)
+    dataset_spec = json.loads(args.dataset_spec) if args.dataset_spec else None
+    print(run_training(payload, args.store, args.dataset_root, dataset_spec=dataset_spec,
+                       text_weights=args.text_weights, device=args.device))
     return 0
 
 
@@ -166,25 +183,35 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=".", help="the workflow's directory (holds config/)")
 
 
+def _job_args(parser: argparse.ArgumentParser, payload: str) -> None:
+    """The arguments of a job the workflow runs on one key (extraction, training)."""
+    parser.add_argument("--payload", required=True, help=f"{payload} as JSON")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--dataset-root", required=True)
+    parser.add_argument("--dataset-spec", default=None,
+                        help="the dataset's catalog entry as JSON, to read with (default: the payload's)")
+    parser.add_argument("--expect-key", default=None, help="fail unless the payload hashes to this key")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlgen", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("extract", help="extract one store entry (the workflow calls this)")
-    p.add_argument("--payload", required=True, help="the entry's key payload as JSON")
-    p.add_argument("--store", required=True)
-    p.add_argument("--dataset-root", required=True)
-    p.add_argument("--dataset-spec", default=None,
-                   help="the dataset's catalog entry as JSON, to read with (default: the payload's)")
+    _job_args(p, "the entry's key payload")
     p.add_argument("--weights", default=None)
-    p.add_argument("--expect-key", default=None, help="fail unless the payload hashes to this key")
-    p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("train", help="train one network of the controlled experiment (the workflow calls this)")
+    _job_args(p, "the training key's payload")
+    p.add_argument("--text-weights", default=None, help="the text encoder's weights (a pinned text model)")
+    p.set_defaults(func=cmd_train)
 
     store = sub.add_parser("store", help="inspect and maintain the feature store")
     store_sub = store.add_subparsers(dest="store_command", required=True)

@@ -21,6 +21,7 @@ import yaml
 
 from vlgen.data.fingerprint import FINGERPRINT_FIELD
 from vlgen.keys import content_key
+from vlgen.training.plan import ControlledModel, expand
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -151,6 +152,7 @@ class RunConfig:
         self.root = Path(root)  # the workflow's directory: config/weights.lock and relative dataset roots
         self._lock: dict[str, str] | None = None
         self._fingerprints: dict[str, str] = {}
+        self._controlled: dict[str, ControlledModel] = {}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], root: str | Path = ".") -> RunConfig:
@@ -158,6 +160,7 @@ class RunConfig:
         validate_schema(raw)
         config = cls(raw, root)
         config._check_references()
+        config._expand_controlled()
         return config
 
     # -- accessors ---------------------------------------------------------------------------
@@ -334,6 +337,80 @@ class RunConfig:
 
     def feature_key(self, model: str, dataset: str, split: str) -> str:
         return content_key(self.feature_payload(model, dataset, split))
+
+    # -- the controlled experiment (vlgen.training.plan) --------------------------------------
+    @property
+    def controlled_models(self) -> list[str]:
+        """The run models the `controlled` section adds, `{recipe}-s{seed}`, recipes then seeds."""
+        return list(self._controlled)
+
+    def _controlled_model(self, model: str) -> ControlledModel:
+        try:
+            return self._controlled[model]
+        except KeyError:
+            raise ConfigError(f"{model!r} is not a model of the `controlled` section") from None
+
+    def training_payload(self, model: str) -> dict[str, Any]:
+        return copy.deepcopy(self._controlled_model(model).entry["training"])
+
+    def training_key(self, model: str) -> str:
+        return content_key(self.training_payload(model))
+
+    def recipe_of(self, model: str) -> str:
+        return self._controlled_model(model).recipe
+
+    def seed_of(self, model: str) -> int:
+        return self._controlled_model(model).seed
+
+    @property
+    def controlled_text_encoder(self) -> str | None:
+        """The frozen text encoder when a recipe of the `controlled` section uses it, else None."""
+        from vlgen.training.recipes import RECIPES
+
+        section = self.raw.get("controlled") or {}
+        if any(RECIPES[r["kind"]].uses_text for r in section.get("recipes", {}).values()):
+            return section["text_encoder"]
+        return None
+
+    def _expand_controlled(self) -> None:
+        """Add the section's (recipe, seed) models to the catalog and to the run's models."""
+        section = self.raw.get("controlled")
+        if not section:
+            return
+        self._check_controlled(section)
+        try:
+            models = expand(section, lambda: self.dataset_payload(section["train_dataset"]),
+                            lambda: self.model_payload(section["text_encoder"]))
+        except ValueError as exc:
+            raise ConfigError(f"config field {exc}") from None
+        catalog = self.raw["model_catalog"]
+        for model in models:
+            if catalog.get(model.name, model.entry) != model.entry:
+                raise ConfigError(f"config field model_catalog.{model.name}: the name is taken by the `controlled` "
+                                  "section's model of that recipe and seed; rename the catalog entry")
+            catalog[model.name] = model.entry
+            if model.name not in self.raw["models"]:
+                self.raw["models"].append(model.name)
+            self._controlled[model.name] = model
+
+    def _check_controlled(self, section: dict[str, Any]) -> None:
+        from vlgen.data.registry import get_reader
+        from vlgen.training.recipes import RECIPES
+
+        kinds = [RECIPES.get(recipe["kind"]) for recipe in section["recipes"].values()]
+        dataset = section["train_dataset"]
+        if dataset not in self.datasets:
+            raise ConfigError(f"config field controlled.train_dataset: {dataset!r} is not one of the run's datasets "
+                              f"({', '.join(self.datasets)})")
+        reader = get_reader(self.raw["dataset_catalog"][dataset]["reader"])
+        if any(k and k.uses_captions for k in kinds) and not reader.has_captions:
+            raise ConfigError(f"config field controlled.train_dataset: a recipe trains on captions but {dataset!r} "
+                              f"(reader {reader.name!r}) has none")
+        encoder = section.get("text_encoder")
+        if any(k and k.uses_text for k in kinds) and (encoder not in self.raw["model_catalog"]
+                                                       or not self.is_text_model(encoder)):
+            raise ConfigError(f"config field controlled.text_encoder: {encoder!r} is not a text model of the "
+                              "model_catalog (a recipe uses the frozen text encoder)")
 
     # -- cross-field checks ------------------------------------------------------------------
     def _check_references(self) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vlgen.data import digits, imagefolder, registry, shapes  # noqa: F401  (registers the readers)
+from vlgen.data import digits, imagefolder, registry, scenes, shapes  # noqa: F401  (registers the readers)
 from vlgen.data import cifar, cub, imagenet, mnist, svhn  # noqa: F401  (the paper's datasets)
-from vlgen.data.registry import DEFAULT_SEED, READERS, Reader, SplitData, get_reader
+from vlgen.data.registry import DEFAULT_SEED, READERS, LabelView, Reader, SplitData, get_reader
 from vlgen.data.subsample import subsample_per_class
 
-__all__ = ["READERS", "Reader", "SplitData", "get_reader", "load_split"]
+__all__ = ["READERS", "LabelView", "Reader", "SplitData", "get_reader", "load_split"]
 
 
 def load_split(spec: dict[str, Any], root: Path, split: str) -> SplitData:

@@ -43,6 +43,27 @@ class SplitData:
         return image.convert("RGB")
 
 
+@dataclass
+class LabelView:
+    """Another labelling of a split's images (an attribute task), aligned with its sample ids.
+
+    Views let the same store entry be evaluated on several tasks without re-extraction.
+    -1 marks an image that is not part of the view for this split (e.g. a held-out test subset).
+    """
+
+    labels: np.ndarray
+    class_names: list[str]
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.labels.ndim != 1:
+            raise ValueError(f"LabelView: labels must be one-dimensional, got shape {self.labels.shape}")
+        bad = self.labels[(self.labels < -1) | (self.labels >= len(self.class_names))]
+        if bad.size:
+            raise ValueError(f"LabelView: label {int(bad[0])} is outside -1..{len(self.class_names) - 1} "
+                             f"(class_names: {self.class_names})")
+
+
 class Reader(ABC):
     """How to read one family of datasets from its real on-disk format."""
 
@@ -54,6 +75,10 @@ class Reader(ABC):
     # Data the user must provide (ImageNet): a check job runs `prepare` (which then only checks)
     # before any extraction, so a dry run works without the data and a real run stops early.
     user_provided: ClassVar[bool] = False
+    # Readers whose `captions` works: known at DAG time, so a config can be checked without data.
+    has_captions: ClassVar[bool] = False
+    # The names `label_views` returns, known at DAG time for the same reason.
+    view_names: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def load(self, spec: dict[str, Any], root: Path, split: str) -> SplitData:
@@ -71,6 +96,16 @@ class Reader(ABC):
     def status(self, spec: dict[str, Any], root: Path) -> str:
         """'present' or 'missing', cheaply."""
         return "present" if root.exists() else "missing"
+
+    def captions(self, spec: dict[str, Any], root: Path, split: str) -> list[list[str]]:
+        """Captions of each image of `split`, aligned with `load(spec, root, split).sample_ids`."""
+        captioned = [name for name, reader in READERS.items() if reader.has_captions]
+        raise ValueError(f"dataset reader {self.name!r} has no captions "
+                         f"(readers with captions: {', '.join(captioned) or 'none'})")
+
+    def label_views(self, spec: dict[str, Any], root: Path, split: str) -> dict[str, LabelView]:
+        """Attribute tasks over the images of `split` by view name; none unless the reader knows some."""
+        return {}
 
 
 READERS: dict[str, Reader] = {}

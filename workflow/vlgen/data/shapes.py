@@ -12,16 +12,12 @@ Each image: a random background and a contrasting random foreground colour, the 
 (or pattern) at a jittered position, size and rotation, then Gaussian pixel noise. Learnable, not
 trivial.
 
-Writing is atomic: generation goes to the sibling `.<name>.generating`, the marker is written last,
-then the folder is renamed into place (a stale root is first moved to `.<name>.replaced` and
-removed afterwards). A killed generation leaves no root that looks complete; the next `prepare`
-clears leftovers and starts again. A root whose marker holds the same recipe is left untouched.
+Writing is atomic (vlgen.data.generated): a killed generation leaves no root that looks complete,
+and a root whose marker holds the same recipe is left untouched.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from vlgen.data.imagefolder import ImageFolderReader
-from vlgen.data.registry import DEFAULT_TEST_FRACTION, SplitData, register_reader
+from vlgen.data.generated import MARKER, GeneratedReader  # noqa: F401  (shapes.MARKER: the marker's name)
+from vlgen.data.registry import DEFAULT_TEST_FRACTION, register_reader
 
 GENERATOR_VERSION = 1
-MARKER = "generated.json"
 DEFAULT_GENERATE: dict[str, Any] = {
     "classes": ["circle", "square", "triangle", "cross", "ring", "stripes"],
     "per_class": 40,
@@ -124,7 +119,19 @@ def _frame(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     centre = rng.uniform(0.35, 0.65, size=2) * size
     radius = rng.uniform(0.22, 0.34) * size
     angle = rng.uniform(-np.pi / 8, np.pi / 8)
-    rows, cols = np.mgrid[0:size, 0:size] + 0.5
+    return shape_coordinates(size, centre, radius, angle)
+
+
+def shape_coordinates(size: int | tuple[int, int], centre: np.ndarray, radius: float, angle: float,
+                      supersample: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (u, v) of the sample points of a size x size image in the frame of a shape.
+
+    `size` may be (height, width) of a window (the centre in the window's pixels), so a small
+    shape in a large image costs only its window. With `supersample` s the points are the centres
+    of an s x s grid inside each pixel, so a mask averaged over each block is the pixel's coverage.
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    rows, cols = (np.mgrid[0:height * supersample, 0:width * supersample] + 0.5) / supersample
     dx, dy = cols - centre[0], rows - centre[1]
     u = (np.cos(angle) * dx + np.sin(angle) * dy) / radius
     v = (-np.sin(angle) * dx + np.cos(angle) * dy) / radius
@@ -156,49 +163,17 @@ def _write_images(folder: Path, rec: dict[str, Any]) -> int:
     return len(rec["classes"]) * rec["per_class"]
 
 
-def _marker_text(rec: dict[str, Any], n_images: int) -> str:
-    return json.dumps({"complete": True, "n_images": n_images, "recipe": rec}, sort_keys=True, indent=2) + "\n"
-
-
-def _is_complete(root: Path, rec: dict[str, Any]) -> bool:
-    """True when root holds a finished generation of exactly this recipe."""
-    try:
-        marker = json.loads((root / MARKER).read_text())
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-        return False
-    return marker.get("complete") is True and marker.get("recipe") == json.loads(json.dumps(rec))
-
-
 @register_reader
-class ShapesReader(ImageFolderReader):
+class ShapesReader(GeneratedReader):
     """Reader `shapes`: an imagefolder that `prepare` generates; labels follow generate.classes."""
 
     name = "shapes"
-    marker = MARKER
+
+    def recipe(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return recipe(spec)
+
+    def write(self, folder: Path, rec: dict[str, Any]) -> int:
+        return _write_images(folder, rec)
 
     def class_names(self, spec: dict[str, Any], root: Path) -> list[str]:
         return recipe(spec)["classes"]
-
-    def prepare(self, spec: dict[str, Any], root: Path) -> None:
-        rec = recipe(spec)
-        if _is_complete(root, rec):
-            return
-        staging = root.parent / f".{root.name}.generating"
-        replaced = root.parent / f".{root.name}.replaced"
-        for leftover in (staging, replaced):
-            shutil.rmtree(leftover, ignore_errors=True)
-        staging.mkdir(parents=True)
-        n_images = _write_images(staging, rec)
-        (staging / MARKER).write_text(_marker_text(rec, n_images))
-        if root.exists():
-            root.rename(replaced)
-        staging.rename(root)
-        shutil.rmtree(replaced, ignore_errors=True)
-
-    def status(self, spec: dict[str, Any], root: Path) -> str:
-        return "present" if _is_complete(root, recipe(spec)) else "missing"
-
-    def load(self, spec: dict[str, Any], root: Path, split: str) -> SplitData:
-        if not _is_complete(root, recipe(spec)):
-            raise FileNotFoundError(f"shapes: {root} holds no complete generation of this spec; run prepare first")
-        return super().load(spec, root, split)

@@ -14,4 +14,5 @@ from vlgen.models import (  # noqa: F401  (registration side effects)
     source_tf_hub,
     source_timm,
     source_torchvision,
+    source_trained,
 )

@@ -38,8 +38,9 @@ class TextFeatureModel(ABC):
     dim: int
 
     @abstractmethod
-    def encode(self, class_names: list[str]) -> Any:
-        """float32 numpy array [len(class_names), dim]."""
+    def encode(self, class_names: list[str], batch_size: int | None = None) -> Any:
+        """float32 numpy array [len(class_names), dim]; `batch_size` (None: the source's own) is how many
+        sentences run at once, for callers with thousands (training's frozen caption encoder)."""
 
 
 class Source(ABC):

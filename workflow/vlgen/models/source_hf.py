@@ -61,7 +61,9 @@ def name_token_indices(offsets: list[tuple[int, int]], start: int, end: int) -> 
 
 
 class HFTextModel(TextFeatureModel):
-    """One sentence per class name, run alone (no padding), so the result does not depend on batching."""
+    """By default one sentence per class name, run alone (no padding), so the result does not depend on
+    batching; training's frozen encoder embeds thousands of captions in padded batches instead (the padding
+    is masked: a sentence's vector differs from its unbatched one by float rounding only)."""
 
     def __init__(self, module: Any, tokenizer: Any, template: str, token_rule: str, device: str):
         self.module = module.eval().to(device)
@@ -71,21 +73,28 @@ class HFTextModel(TextFeatureModel):
         self.device = device
         self.dim = int(module.config.hidden_size)
 
-    def _encode_one(self, class_name: str) -> torch.Tensor:
-        sentence, start, end = fill_template(self.template, class_name)
-        encoded = self.tokenizer(sentence, return_offsets_mapping=True, return_tensors="pt")
-        offsets = [tuple(pair) for pair in encoded.pop("offset_mapping")[0].tolist()]
-        indices = name_token_indices(offsets, start, end)
-        if not indices:
-            raise ValueError(f"class name {class_name!r} has no tokens in {sentence!r}")
-        states = self.module(**encoded.to(self.device)).last_hidden_state[0]
-        return self.reduce(states[indices]).float().cpu()
+    def _encode_batch(self, class_names: list[str]) -> list[torch.Tensor]:
+        filled = [fill_template(self.template, name) for name in class_names]
+        encoded = self.tokenizer([sentence for sentence, _, _ in filled], padding=len(filled) > 1,
+                                 return_offsets_mapping=True, return_tensors="pt")
+        offsets = encoded.pop("offset_mapping").tolist()
+        states = self.module(**encoded.to(self.device)).last_hidden_state
+        rows = []
+        for i, (name, (sentence, start, end)) in enumerate(zip(class_names, filled)):
+            indices = name_token_indices([tuple(pair) for pair in offsets[i]], start, end)  # padding: empty spans
+            if not indices:
+                raise ValueError(f"class name {name!r} has no tokens in {sentence!r}")
+            rows.append(self.reduce(states[i][indices]).float().cpu())
+        return rows
 
-    def encode(self, class_names: list[str]) -> np.ndarray:
+    def encode(self, class_names: list[str], batch_size: int | None = None) -> np.ndarray:
         import torch
 
+        # A tokenizer without a padding token (GPT-2's) can only run sentences alone.
+        batch_size = (batch_size or 1) if self.tokenizer.pad_token is not None else 1
         with torch.inference_mode():
-            rows = [self._encode_one(name) for name in class_names]
+            rows = [row for start in range(0, len(class_names), batch_size)
+                    for row in self._encode_batch(class_names[start:start + batch_size])]
         return (torch.stack(rows) if rows else torch.zeros(0, self.dim)).numpy()
 
 

@@ -28,14 +28,15 @@ class OpenClipTextModel(TextFeatureModel):
         self.device = device
         self.dim = int(module.text_projection.shape[-1])
 
-    def encode(self, class_names: list[str]) -> np.ndarray:
+    def encode(self, class_names: list[str], batch_size: int | None = None) -> np.ndarray:
         import torch
 
         sentences = [fill_template(self.template, name)[0] for name in class_names]
+        batch = batch_size or BATCH
         chunks = []
         with torch.inference_mode():
-            for start in range(0, len(sentences), BATCH):
-                tokens = self.tokenizer(sentences[start:start + BATCH]).to(self.device)
+            for start in range(0, len(sentences), batch):
+                tokens = self.tokenizer(sentences[start:start + batch]).to(self.device)
                 chunks.append(self.module.encode_text(tokens).float().cpu())
         return torch.cat(chunks).numpy() if chunks else torch.zeros(0, self.dim).numpy()
 

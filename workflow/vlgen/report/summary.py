@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from vlgen.report.controlled import controlled_section
 from vlgen.report.document import Document
 from vlgen.tasks.rdm_compare import similarity_matrix
 
@@ -129,6 +130,8 @@ def build_summary(tables: Mapping[str, pd.DataFrame], *, run: str, families: Map
         _rsa_section(doc, tables["rdm_correlations"], models, families, settings)
     if "cka" in tables:
         _cka_section(doc, tables["cka"], models, families)
+    if "controlled" in tables:
+        controlled_section(doc, tables["controlled"])
     return doc
 
 
