@@ -1,4 +1,5 @@
-"""The `vlgen` command: extraction (called by the workflow), store tools, catalog listings.
+"""The `vlgen` command: extraction and the `paper` transfer probe (called by the workflow), store tools,
+catalog listings.
 
 Heavy imports happen inside each command, so `vlgen store ls` starts without torch.
 """
@@ -6,6 +7,7 @@ Heavy imports happen inside each command, so `vlgen store ls` starts without tor
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import os
@@ -46,6 +48,14 @@ def _names_by_key(configs: list[RunConfig]) -> dict[str, tuple[str, str, str]]:
     return {job.key: (job.model, job.dataset, job.split) for c in configs for job in c.feature_jobs()}
 
 
+def _torch_threads(threads: int) -> None:
+    """A job's --threads caps torch's intra-op threads (0: torch's default, all cores)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 # -- commands -------------------------------------------------------------------------------------
 def cmd_extract(args: argparse.Namespace) -> int:
     from vlgen.data.fingerprint import StaleDataError
@@ -56,10 +66,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     if args.expect_key and content_key(payload) != args.expect_key:
         raise SystemExit(f"vlgen extract: payload hashes to {content_key(payload)}, not {args.expect_key}: "
                          "the workflow and the package disagree on keys (reinstall with `pip install -e .`)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _torch_threads(args.threads)
     dataset_spec = json.loads(args.dataset_spec) if args.dataset_spec else None
     try:
         manifest = extract(payload, args.store, args.dataset_root, dataset_spec=dataset_spec, weights=args.weights,
@@ -69,6 +76,37 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print(f"vlgen extract: {exc}", file=sys.stderr)
         return 1
     print(manifest)
+    return 0
+
+
+def cmd_transfer_augmented(args: argparse.Namespace) -> int:
+    """The `paper` probe of one model on one dataset: the table's row (CSV) and the probe (.pt).
+
+    A command, not a Snakemake script, so that it runs in the model's environment (TSM: TensorFlow's,
+    which has no pandas: the CSV is written with the standard library).
+    """
+    from vlgen.jobs import open_manifest, start_job
+    from vlgen.tasks.probe import AdamSchedule, n_classes_of, save_probe, transfer_row
+    from vlgen.tasks.probe_augmented import Augmentation, augmented_probe
+
+    if args.threads:  # BLAS too, as every workflow job (the log is the rule's redirect of stderr)
+        start_job(None, args.threads)
+    _torch_threads(args.threads)
+    settings = json.loads(args.settings)
+    train, test = open_manifest(args.train), open_manifest(args.test)
+    probe, n_train = augmented_probe(
+        test.payload["model"], json.loads(args.dataset_spec), args.dataset_root,
+        n_classes_of(train.labels, test.labels), schedule=AdamSchedule.from_config(settings), seed=args.seed,
+        augmentation=None if args.no_augment else Augmentation.from_config(settings),
+        weights=args.weights, device=args.device, workers=args.workers)
+    row = transfer_row(probe, test.load_features(), test.labels, n_train=n_train)
+    save_probe(args.probe, probe, preset="paper", model=args.model, dataset=args.dataset, feature_key=test.key,
+               accuracy=row["accuracy"])
+    table = {"model": args.model, "dataset": args.dataset, "preset": "paper", **row, "feature_key": test.key}
+    with open(args.table, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(table), lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(table)
     return 0
 
 
@@ -166,6 +204,18 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=".", help="the workflow's directory (holds config/)")
 
 
+def _model_job_args(parser: argparse.ArgumentParser, dataset_spec_required: bool) -> None:
+    """What every job that runs a model on a dataset's images takes (extraction, the `paper` probe)."""
+    parser.add_argument("--dataset-root", required=True)
+    parser.add_argument("--dataset-spec", required=dataset_spec_required, default=None,
+                        help="the dataset's catalog entry as JSON, to read with"
+                        + ("" if dataset_spec_required else " (default: the payload's)"))
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlgen", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -174,17 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="extract one store entry (the workflow calls this)")
     p.add_argument("--payload", required=True, help="the entry's key payload as JSON")
     p.add_argument("--store", required=True)
-    p.add_argument("--dataset-root", required=True)
-    p.add_argument("--dataset-spec", default=None,
-                   help="the dataset's catalog entry as JSON, to read with (default: the payload's)")
-    p.add_argument("--weights", default=None)
+    _model_job_args(p, dataset_spec_required=False)
     p.add_argument("--expect-key", default=None, help="fail unless the payload hashes to this key")
-    p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("transfer-augmented",
+                       help="train the `paper` transfer probe on augmented images (the workflow calls this)")
+    p.add_argument("--train", required=True, help="the train features' store manifest")
+    p.add_argument("--test", required=True, help="the test features' store manifest (the probe is scored on them)")
+    p.add_argument("--model", required=True, help="the model's name, for the table and the probe")
+    p.add_argument("--dataset", required=True, help="the dataset's name, for the table and the probe")
+    _model_job_args(p, dataset_spec_required=True)
+    p.add_argument("--settings", required=True, help="config `transfer.schedule` and `transfer.augment` as JSON")
+    p.add_argument("--no-augment", action="store_true", help="the model's extraction transform only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", required=True, help="the one-row CSV to write")
+    p.add_argument("--probe", required=True, help="the probe file to write")
+    p.set_defaults(func=cmd_transfer_augmented)
 
     store = sub.add_parser("store", help="inspect and maintain the feature store")
     store_sub = store.add_subparsers(dest="store_command", required=True)
