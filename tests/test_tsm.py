@@ -1,6 +1,6 @@
 """TSM, the paper's TensorFlow model (issue 15): the tf_hub source on a SavedModel written here, the
-archive pin of its weights, its per-dimension RSA std in the paper catalog, and the clear error where
-TensorFlow is missing.
+archive pin of its weights, its per-dimension RSA std in the paper catalog, the clear error where
+TensorFlow is missing, and its jobs (extraction, the `paper` transfer probe) in the TensorFlow python.
 
 Tests that need TensorFlow skip in the main environment; CI runs this file again in `.venv-tf`
 (the `[tf]` environment), where they run. Nothing leaves 127.0.0.1.
@@ -130,6 +130,23 @@ def cli_extract(payload: dict, store: Path, folder: Path, weights: Path, block_t
     return subprocess.run([sys.executable, *launcher, "extract", *args], capture_output=True, text=True, env=env)
 
 
+# Three large steps: Adam's first step moves every weight by lr whatever the features, the next ones do not.
+SCHEDULE = {"epochs": 3, "batch_size": 60, "lr": 0.1, "weight_decay": 0.0}
+
+
+def cli_transfer_augmented(config, store: Path, folder: Path, weights: Path, out: Path, *extra: str):
+    """`python -m vlgen transfer-augmented` on the tiny folder's stored features, as the workflow runs it."""
+    manifests = [str(FeatureStore(store).manifest_path(config.feature_key("tsm", "tiny", s))) for s in ("train", "test")]
+    args = ["--train", manifests[0], "--test", manifests[1], "--model", "tsm", "--dataset", "tiny",
+            "--dataset-spec", json.dumps(config.dataset_payload("tiny")), "--dataset-root", str(folder),
+            "--weights", str(weights), "--settings", json.dumps(SCHEDULE), "--seed", "3",
+            "--table", str(out / "paper.csv"), "--probe", str(out / "paper.pt"), "--device", "cpu",
+            "--threads", "1", *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "vlgen", "transfer-augmented", *args], capture_output=True,
+                          text=True, env=env)
+
+
 # -- the source, through extraction ---------------------------------------------------------------------
 def test_extraction_equals_the_saved_model_called_on_a_one_frame_video_in_0_1(tf, tmp_path):
     folder = tmp_path / "folder"
@@ -172,6 +189,50 @@ def test_the_cli_writes_the_same_store_format_and_frames_repeat_the_image(tf, tm
     np.testing.assert_allclose(entry.load_features(), call_directly(tf, saved, video), rtol=0, atol=1e-6)
     seen = FeatureStore(store).open(config.feature_key("seen3", "tiny", "train")).load_features()
     np.testing.assert_allclose(seen[:, :4], np.tile([3, CROP, CROP, 3], (len(video), 1)))
+
+
+@pytest.mark.parametrize("augment", [True, False])
+def test_the_paper_transfer_probe_runs_in_the_tf_python(tf, tmp_path, augment):
+    """`vlgen transfer-augmented` in this (TensorFlow) python: the CSV's accuracy is the saved probe's on the
+    stored test features, computed here with numpy; without augmentation the recomputed train features are
+    the stored ones, so the probe is the authors' schedule on them (`paper_cached_probe`, same seed)."""
+    import torch
+
+    from vlgen.extract import extract
+    from vlgen.tasks.probe import AdamSchedule, paper_cached_probe
+
+    folder = tmp_path / "folder"
+    write_folder(folder)
+    saved = write_saved_model(tf, tmp_path / "saved")
+    config = run_config(tmp_path, {"tsm": tf_entry()}, folder)
+    store = FeatureStore(tmp_path / "store")
+    for split in ("train", "test"):
+        extract(config.feature_payload("tsm", "tiny", split), store.root, folder, weights=saved, batch_size=4,
+                progress=False)
+    done = cli_transfer_augmented(config, store.root, folder, saved, tmp_path / "out",
+                                  *([] if augment else ["--no-augment"]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("not augmented" in done.stderr) != augment, done.stderr[-2000:]
+    with open(tmp_path / "out" / "paper.csv") as stream:
+        header, row, *rest = stream.read().splitlines()
+    assert rest == [] and header == "model,dataset,preset,accuracy,C,n_train,n_val,n_test,feature_key"
+    test = store.open(config.feature_key("tsm", "tiny", "test"))
+    values = dict(zip(header.split(","), row.split(",")))
+    assert (values["model"], values["dataset"], values["preset"], values["feature_key"]) == ("tsm", "tiny", "paper",
+                                                                                             test.key)
+    assert (values["C"], values["n_train"], values["n_val"], values["n_test"]) == ("", "6", "0", "6")
+    probe = torch.load(tmp_path / "out" / "paper.pt", weights_only=True)
+    weight, bias = probe["state_dict"]["weight"].numpy(), probe["state_dict"]["bias"].numpy()
+    accuracy = float(np.mean(np.argmax(test.load_features() @ weight.T + bias, axis=1) == test.labels))
+    assert float(values["accuracy"]) == pytest.approx(accuracy, abs=1e-12) and probe["accuracy"] == float(values["accuracy"])
+    assert (probe["preset"], probe["model"], probe["dataset"], probe["feature_key"]) == ("paper", "tsm", "tiny", test.key)
+    train = store.open(config.feature_key("tsm", "tiny", "train"))
+    cached = paper_cached_probe(train.load_features(), train.labels, 2, schedule=AdamSchedule.from_config(SCHEDULE),
+                                seed=3)
+    if augment:  # other train features (random crops and flips): another probe
+        assert np.abs(weight - cached.weight).max() > 1e-2
+    else:
+        np.testing.assert_allclose(weight, cached.weight, rtol=0, atol=1e-5)
 
 
 def test_an_unknown_signature_or_output_is_named(tf, tmp_path):
@@ -394,3 +455,26 @@ def test_the_extraction_job_of_tsm_runs_the_tf_python(tmp_path):
         assert command.startswith(f"{python} -m vlgen extract"), command[:80]
         if job.model == "TSM":
             assert "--weights resources/weights/TSM/tsm-resnet50 " in command
+
+
+@pytest.mark.slow
+def test_the_paper_transfer_job_of_tsm_runs_the_tf_python(tmp_path):
+    pytest.importorskip("snakemake", reason="the workflow runs from the main environment")
+    from helpers.repo import copy_workflow
+
+    work = copy_workflow(tmp_path / "repo")
+    (work / "run.yaml").write_text(yaml.safe_dump({
+        "models": ["RN50", "TSM"], "datasets": ["mnist"], "extraction": {"tf_python": "/opt/tf env/bin/python"},
+        "transfer": {"presets": ["paper"], "run_paper_preset": "always"}}))
+    snakemake = Path(sys.executable).parent / "snakemake"
+    done = subprocess.run([str(snakemake), "-n", "-p", "transfer", "--configfile", "run.yaml"], cwd=work,
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands = [line.removeprefix("Shell command: ") for line in (done.stdout + done.stderr).splitlines()
+                if " -m vlgen transfer-augmented " in line]
+    assert len(commands) == 2, commands
+    for model, python in (("RN50", "python"), ("TSM", "'/opt/tf env/bin/python'")):
+        [command] = [c for c in commands if f" --model {model} " in c]
+        assert command.startswith(f"{python} -m vlgen transfer-augmented"), command[:80]
+        assert ("--weights resources/weights/TSM/tsm-resnet50 " in command) == (model == "TSM")
+        assert command.endswith(f"> results/paper/logs/transfer_probe_augmented/{model}/mnist.log 2>&1"), command[-120:]

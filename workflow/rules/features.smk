@@ -10,6 +10,8 @@ from vlgen.models.registry import get_source
 ENV_FILES = {"main": ENV, "tf": "../../envs/tf.yaml"}
 PYTHONS = {"main": "python", "tf": RUN.section("extraction")["tf_python"]}
 ENVIRONMENT_OF_KEY = {key: get_source(payload["model"]["source"]).environment for key, payload in PAYLOADS.items()}
+# The jobs of transfer.smk that load a model (the `paper` preset) run in its environment too.
+ENVIRONMENT_OF_MODEL = {m: get_source(RUN.model_spec(m)["source"]).environment for m in RUN.models}
 
 
 rule extract_features:

@@ -47,6 +47,8 @@ rule transfer_probe:
         "../scripts/transfer_probe.py"
 
 
+# A shell rule running `vlgen transfer-augmented`, as extraction (features.smk): it loads the model, so it
+# runs in the model's environment (TSM: TensorFlow's, `extraction.tf_python` / envs/tf.yaml).
 rule transfer_probe_augmented:
     input:
         train=lambda wc: manifest(wc.model, wc.dataset, "train"),
@@ -60,13 +62,15 @@ rule transfer_probe_augmented:
         table=f"{RESULTS}/transfer/{{model}}/{{dataset}}/paper.csv",
         probe=f"{RESULTS}/probes/{{model}}/{{dataset}}/paper.pt",
     params:
-        settings=TRANSFER_SETTINGS["paper"],
+        settings=canonical_json(TRANSFER_SETTINGS["paper"]),
         # Per model, not per library: the authors trained CLIP's probe on its own transform only.
-        augment=lambda wc: RUN.model_spec(wc.model).get("transfer_augment", True),
+        augment=lambda wc: "" if RUN.model_spec(wc.model).get("transfer_augment", True) else " --no-augment",
         seed=TRANSFER.get("seed", 0),
         root=lambda wc: RUN.dataset_root(wc.dataset),
-        dataset=lambda wc: RUN.dataset_payload(wc.dataset),  # to read with: an image key leaves out class names
-        weights=lambda wc: FEATURE_PINS[wc.model].argument if FEATURE_PINS[wc.model] else None,
+        # To read with: an image key leaves out class names.
+        dataset=lambda wc: canonical_json(RUN.dataset_payload(wc.dataset)),
+        weights=lambda wc: MODEL_WEIGHTS_OPTION[wc.model],
+        python=lambda wc: PYTHONS[ENVIRONMENT_OF_MODEL[wc.model]],
         task_version=task_version("transfer"),
     resources:
         gpu=1,
@@ -74,11 +78,15 @@ rule transfer_probe_augmented:
         workers=2,
     threads: 2
     conda:
-        ENV
+        lambda wc: ENV_FILES[ENVIRONMENT_OF_MODEL[wc.model]]
     log:
         f"{RESULTS}/logs/transfer_probe_augmented/{{model}}/{{dataset}}.log",
-    script:
-        "../scripts/transfer_augmented.py"
+    shell:
+        "{params.python:q} -m vlgen transfer-augmented --train {input.train:q} --test {input.test:q}"
+        " --model {wildcards.model:q} --dataset {wildcards.dataset:q} --dataset-spec {params.dataset:q}"
+        " --dataset-root {params.root:q}{params.weights} --settings {params.settings:q}{params.augment}"
+        " --seed {params.seed} --table {output.table:q} --probe {output.probe:q} --device {resources.device}"
+        " --workers {resources.workers} --threads {threads} > {log} 2>&1"
 
 
 rule transfer_table:

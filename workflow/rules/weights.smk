@@ -20,11 +20,13 @@ WEIGHT_FILES = {
 FEATURE_PINS = {m: model_pin(m, RUN.model_spec(m)) for m in RUN.models}
 # Per extraction: the weights files it waits for, and ` --weights PATH` for `vlgen extract` (the
 # file, the hub snapshot folder of a text model, or the folder an archive pin is unpacked into by its
-# download job: TSM's SavedModel); nothing for models without a pin.
+# download job: TSM's SavedModel); nothing for models without a pin. Per model, the same option for
+# `vlgen transfer-augmented`.
 WEIGHTS_INPUTS = {j.key: [f.path for f in FEATURE_PINS[j.model].files] if FEATURE_PINS[j.model] else []
                   for j in FEATURE_JOBS}
-WEIGHTS_OPTION = {j.key: f" --weights {shlex.quote(FEATURE_PINS[j.model].argument)}" if FEATURE_PINS[j.model] else ""
-                  for j in FEATURE_JOBS}
+MODEL_WEIGHTS_OPTION = {m: f" --weights {shlex.quote(pin.argument)}" if (pin := FEATURE_PINS[m]) else ""
+                        for m in RUN.models}
+WEIGHTS_OPTION = {j.key: MODEL_WEIGHTS_OPTION[j.model] for j in FEATURE_JOBS}
 
 
 rule download_weights:

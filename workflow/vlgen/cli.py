@@ -1,4 +1,5 @@
-"""The `vlgen` command: extraction (called by the workflow), store tools, catalog listings.
+"""The `vlgen` command: extraction and the `paper` transfer probe (called by the workflow), store tools,
+catalog listings.
 
 Heavy imports happen inside each command, so `vlgen store ls` starts without torch.
 """
@@ -6,6 +7,7 @@ Heavy imports happen inside each command, so `vlgen store ls` starts without tor
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import os
@@ -46,6 +48,14 @@ def _names_by_key(configs: list[RunConfig]) -> dict[str, tuple[str, str, str]]:
     return {job.key: (job.model, job.dataset, job.split) for c in configs for job in c.feature_jobs()}
 
 
+def _torch_threads(threads: int) -> None:
+    """A job's --threads caps torch's intra-op threads (0: torch's default, all cores)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 # -- commands -------------------------------------------------------------------------------------
 def _job_payload(args: argparse.Namespace) -> dict[str, Any]:
     """The job's payload, checked against --expect-key; torch's threads set to --threads."""
@@ -55,10 +65,7 @@ def _job_payload(args: argparse.Namespace) -> dict[str, Any]:
     if args.expect_key and content_key(payload) != args.expect_key:
         raise SystemExit(f"vlgen {args.command}: payload hashes to {content_key(payload)}, not {args.expect_key}: "
                          "the workflow and the package disagree on keys (reinstall with `pip install -e .`)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _torch_threads(args.threads)
     return payload
 
 
@@ -86,6 +93,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     dataset_spec = json.loads(args.dataset_spec) if args.dataset_spec else None
     print(run_training(payload, args.store, args.dataset_root, dataset_spec=dataset_spec,
                        text_weights=args.text_weights, device=args.device))
+    return 0
+
+
+def cmd_transfer_augmented(args: argparse.Namespace) -> int:
+    """The `paper` probe of one model on one dataset: the table's row (CSV) and the probe (.pt).
+
+    A command, not a Snakemake script, so that it runs in the model's environment (TSM: TensorFlow's,
+    which has no pandas: the CSV is written with the standard library).
+    """
+    from vlgen.jobs import open_manifest, start_job
+    from vlgen.tasks.probe import AdamSchedule, n_classes_of, save_probe, transfer_row
+    from vlgen.tasks.probe_augmented import Augmentation, augmented_probe
+
+    if args.threads:  # BLAS too, as every workflow job (the log is the rule's redirect of stderr)
+        start_job(None, args.threads)
+    _torch_threads(args.threads)
+    settings = json.loads(args.settings)
+    train, test = open_manifest(args.train), open_manifest(args.test)
+    probe, n_train = augmented_probe(
+        test.payload["model"], json.loads(args.dataset_spec), args.dataset_root,
+        n_classes_of(train.labels, test.labels), schedule=AdamSchedule.from_config(settings), seed=args.seed,
+        augmentation=None if args.no_augment else Augmentation.from_config(settings),
+        weights=args.weights, device=args.device, workers=args.workers)
+    row = transfer_row(probe, test.load_features(), test.labels, n_train=n_train)
+    save_probe(args.probe, probe, preset="paper", model=args.model, dataset=args.dataset, feature_key=test.key,
+               accuracy=row["accuracy"])
+    table = {"model": args.model, "dataset": args.dataset, "preset": "paper", **row, "feature_key": test.key}
+    with open(args.table, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(table), lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(table)
     return 0
 
 
@@ -183,15 +221,21 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=".", help="the workflow's directory (holds config/)")
 
 
+def _model_job_args(parser: argparse.ArgumentParser, dataset_spec_required: bool) -> None:
+    """What every job that reads a dataset's images takes (extraction, training, the `paper` probe)."""
+    parser.add_argument("--dataset-root", required=True)
+    parser.add_argument("--dataset-spec", required=dataset_spec_required, default=None,
+                        help="the dataset's catalog entry as JSON, to read with"
+                        + ("" if dataset_spec_required else " (default: the payload's)"))
+    parser.add_argument("--device", default="auto")
+
+
 def _job_args(parser: argparse.ArgumentParser, payload: str) -> None:
     """The arguments of a job the workflow runs on one key (extraction, training)."""
     parser.add_argument("--payload", required=True, help=f"{payload} as JSON")
     parser.add_argument("--store", required=True)
-    parser.add_argument("--dataset-root", required=True)
-    parser.add_argument("--dataset-spec", default=None,
-                        help="the dataset's catalog entry as JSON, to read with (default: the payload's)")
     parser.add_argument("--expect-key", default=None, help="fail unless the payload hashes to this key")
-    parser.add_argument("--device", default="auto")
+    _model_job_args(parser, dataset_spec_required=False)
     parser.add_argument("--threads", type=int, default=0)
 
 
@@ -212,6 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     _job_args(p, "the training key's payload")
     p.add_argument("--text-weights", default=None, help="the text encoder's weights (a pinned text model)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("transfer-augmented",
+                       help="train the `paper` transfer probe on augmented images (the workflow calls this)")
+    p.add_argument("--train", required=True, help="the train features' store manifest")
+    p.add_argument("--test", required=True, help="the test features' store manifest (the probe is scored on them)")
+    p.add_argument("--model", required=True, help="the model's name, for the table and the probe")
+    p.add_argument("--dataset", required=True, help="the dataset's name, for the table and the probe")
+    _model_job_args(p, dataset_spec_required=True)
+    p.add_argument("--weights", default=None)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--settings", required=True, help="config `transfer.schedule` and `transfer.augment` as JSON")
+    p.add_argument("--no-augment", action="store_true", help="the model's extraction transform only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", required=True, help="the one-row CSV to write")
+    p.add_argument("--probe", required=True, help="the probe file to write")
+    p.set_defaults(func=cmd_transfer_augmented)
 
     store = sub.add_parser("store", help="inspect and maintain the feature store")
     store_sub = store.add_subparsers(dest="store_command", required=True)

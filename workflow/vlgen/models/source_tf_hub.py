@@ -14,7 +14,7 @@ unnormalised, as DeepMind's MMV models expect and as the authors fed TSM.
 
 This is the only module that imports TensorFlow (inside functions): TensorFlow is the optional `[tf]`
 extra, installed in its own environment (`environment = "tf"`: the workflow runs these models'
-extraction with `extraction.tf_python`), never next to the main dependencies.
+extraction and `paper` transfer probe with `extraction.tf_python`), never next to the main dependencies.
 """
 
 from __future__ import annotations
