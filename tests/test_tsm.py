@@ -412,7 +412,6 @@ def welch_per_dim_reference(features: np.ndarray, labels: np.ndarray, epsilon: f
 
 
 def test_tsm_rdm_uses_the_per_dimension_std_plus_1e_6_under_the_paper_preset(paper):
-    pytest.importorskip("scipy", reason="RSA runs in the main environment (the TF one has no scipy)")
     from vlgen.tasks.rsa import RdmMethod, model_rdm, rdm_method
 
     settings = paper.section("rsa")
