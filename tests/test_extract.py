@@ -5,16 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from helpers.run_configs import imagefolder_run
 from PIL import Image
 from torchvision import transforms as T
 
 from vlgen import store as store_module
-from vlgen.config import load_config
 from vlgen.extract import extract
 from vlgen.store import FeatureStore
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["apple", "boat", "cat"]
 
 
@@ -32,14 +30,6 @@ def write_folder(root: Path, per_class: int = 3) -> list[Path]:
                 Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)).save(path)
                 paths.append(path)
     return paths
-
-
-def run_config(tmp_path: Path, models: dict, folder: Path):
-    override = tmp_path / "run.yaml"
-    override.write_text(yaml.safe_dump({
-        "run": "t", "models": list(models), "datasets": ["tiny"], "model_catalog": models,
-        "dataset_catalog": {"tiny": {"reader": "imagefolder", "root": str(folder)}}}))
-    return load_config([override], ROOT)
 
 
 def reference_batch(paths: list[Path], size: int, mean, std) -> torch.Tensor:
@@ -86,7 +76,7 @@ def test_extraction_equals_the_model_called_directly(tmp_path, spec, size, norm,
     folder = tmp_path / "folder"
     paths = write_folder(folder)
     spec = {**spec, "preprocess": {"size": size, "crop": size, "interpolation": "bicubic", **norm}}
-    config = run_config(tmp_path, {"m": spec}, folder)
+    config = imagefolder_run(tmp_path, {"m": spec}, folder)
     payload = config.feature_payload("m", "tiny", "test")
     extract(payload, tmp_path / "store", folder, batch_size=4, progress=False)  # 9 images: uneven batches
 
@@ -107,7 +97,7 @@ def test_a_crashed_extraction_resumes_from_its_last_whole_chunk(tmp_path, monkey
     paths = write_folder(folder, per_class=4)
     spec = {"source": "pixels", "family": "baseline",
             "preprocess": {"size": 16, "crop": 16, "interpolation": "bilinear", "mean": [0, 0, 0], "std": [1, 1, 1]}}
-    config = run_config(tmp_path, {"px": spec}, folder)
+    config = imagefolder_run(tmp_path, {"px": spec}, folder)
     payload = config.feature_payload("px", "tiny", "train")
     key = config.feature_key("px", "tiny", "train")
     broken = folder / "train" / "boat" / "02.png"  # row 6 of 12
@@ -137,7 +127,7 @@ def test_a_complete_entry_is_not_recomputed(tmp_path):
     write_folder(folder)
     spec = {"source": "pixels", "family": "baseline",
             "preprocess": {"size": 8, "crop": 8, "interpolation": "bilinear", "mean": [0, 0, 0], "std": [1, 1, 1]}}
-    config = run_config(tmp_path, {"px": spec}, folder)
+    config = imagefolder_run(tmp_path, {"px": spec}, folder)
     payload = config.feature_payload("px", "tiny", "test")
     store = FeatureStore(tmp_path / "store")
     manifest = extract(payload, store.root, folder, progress=False)

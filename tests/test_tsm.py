@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import yaml
 from helpers.loopback import serve_weights
+from helpers.run_configs import imagefolder_run
 from PIL import Image
 
 from vlgen import download as download_module
@@ -108,14 +109,6 @@ def call_directly(tf, folder: Path, video: np.ndarray, output: str = "before_hea
     return signature(images=tf.constant(video))[output].numpy()
 
 
-def run_config(tmp_path: Path, models: dict, folder: Path):
-    override = tmp_path / "run.yaml"
-    override.write_text(yaml.safe_dump({
-        "run": "t", "models": list(models), "datasets": ["tiny"], "model_catalog": models,
-        "dataset_catalog": {"tiny": {"reader": "imagefolder", "root": str(folder)}}}))
-    return load_config([override], ROOT)
-
-
 def tf_entry(**fields) -> dict:
     return {"source": "tf_hub", "family": "vision-language", "weights": ARCHIVE_PIN, "preprocess": PIXELS, **fields}
 
@@ -152,7 +145,7 @@ def test_extraction_equals_the_saved_model_called_on_a_one_frame_video_in_0_1(tf
     folder = tmp_path / "folder"
     paths = write_folder(folder)
     saved = write_saved_model(tf, tmp_path / "saved")
-    config = run_config(tmp_path, {"tsm": tf_entry(), "seen": tf_entry(output="input_layout")}, folder)
+    config = imagefolder_run(tmp_path, {"tsm": tf_entry(), "seen": tf_entry(output="input_layout")}, folder)
     store = FeatureStore(tmp_path / "store")
     from vlgen.extract import extract
 
@@ -176,7 +169,7 @@ def test_the_cli_writes_the_same_store_format_and_frames_repeat_the_image(tf, tm
     folder = tmp_path / "folder"
     paths = write_folder(folder)
     saved = write_saved_model(tf, tmp_path / "saved")
-    config = run_config(tmp_path, {"tsm3": tf_entry(frames=3), "seen3": tf_entry(frames=3, output="input_layout")},
+    config = imagefolder_run(tmp_path, {"tsm3": tf_entry(frames=3), "seen3": tf_entry(frames=3, output="input_layout")},
                         folder)
     store = tmp_path / "store"
     for model in ("tsm3", "seen3"):
@@ -204,7 +197,7 @@ def test_the_paper_transfer_probe_runs_in_the_tf_python(tf, tmp_path, augment):
     folder = tmp_path / "folder"
     write_folder(folder)
     saved = write_saved_model(tf, tmp_path / "saved")
-    config = run_config(tmp_path, {"tsm": tf_entry()}, folder)
+    config = imagefolder_run(tmp_path, {"tsm": tf_entry()}, folder)
     store = FeatureStore(tmp_path / "store")
     for split in ("train", "test"):
         extract(config.feature_payload("tsm", "tiny", split), store.root, folder, weights=saved, batch_size=4,
@@ -248,7 +241,7 @@ def test_without_tensorflow_extraction_fails_naming_the_tf_extra_and_tf_python(t
     """Runs in the main environment, where TensorFlow is truly absent (in .venv-tf its import is blocked)."""
     folder = tmp_path / "folder"
     write_folder(folder)
-    config = run_config(tmp_path, {"tsm": tf_entry()}, folder)
+    config = imagefolder_run(tmp_path, {"tsm": tf_entry()}, folder)
     store = tmp_path / "store"
     blocked = importlib.util.find_spec("tensorflow") is not None
     done = cli_extract(config.feature_payload("tsm", "tiny", "test"), store, folder, tmp_path / "saved", blocked)
@@ -433,20 +426,27 @@ def test_tsm_rdm_uses_the_per_dimension_std_plus_1e_6_under_the_paper_preset(pap
     assert not np.allclose(rdm, welch_per_dim_reference(features.astype(np.float64), labels, 2e-6), rtol=0.1)
 
 
+def dry_run_commands(work: Path, target: str, marker: str, settings: dict) -> list[str]:
+    """The shell commands containing `marker` that `snakemake -n -p target` prints for RN50 and TSM on
+    MNIST, with the TensorFlow python at a path that needs quoting."""
+    (work / "run.yaml").write_text(yaml.safe_dump({
+        "models": ["RN50", "TSM"], "datasets": ["mnist"], "extraction": {"tf_python": "/opt/tf env/bin/python"},
+        **settings}))
+    snakemake = Path(sys.executable).parent / "snakemake"
+    done = subprocess.run([str(snakemake), "-n", "-p", target, "--configfile", "run.yaml"], cwd=work,
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [line.removeprefix("Shell command: ") for line in (done.stdout + done.stderr).splitlines()
+            if marker in line]
+
+
 @pytest.mark.slow
 def test_the_extraction_job_of_tsm_runs_the_tf_python(tmp_path):
     pytest.importorskip("snakemake", reason="the workflow runs from the main environment")
     from helpers.repo import copy_workflow
 
     work = copy_workflow(tmp_path / "repo")
-    (work / "run.yaml").write_text(yaml.safe_dump({"models": ["RN50", "TSM"], "datasets": ["mnist"],
-                                                   "extraction": {"tf_python": "/opt/tf env/bin/python"}}))
-    snakemake = Path(sys.executable).parent / "snakemake"
-    done = subprocess.run([str(snakemake), "-n", "-p", "features", "--configfile", "run.yaml"], cwd=work,
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    commands = [line.removeprefix("Shell command: ") for line in (done.stdout + done.stderr).splitlines()
-                if " -m vlgen extract " in line]
+    commands = dry_run_commands(work, "features", " -m vlgen extract ", {})
     config = load_config([work / "run.yaml"], work)
     for job in config.feature_jobs():
         [command] = [c for c in commands if f"--expect-key {job.key}" in c]
@@ -462,15 +462,8 @@ def test_the_paper_transfer_job_of_tsm_runs_the_tf_python(tmp_path):
     from helpers.repo import copy_workflow
 
     work = copy_workflow(tmp_path / "repo")
-    (work / "run.yaml").write_text(yaml.safe_dump({
-        "models": ["RN50", "TSM"], "datasets": ["mnist"], "extraction": {"tf_python": "/opt/tf env/bin/python"},
-        "transfer": {"presets": ["paper"], "run_paper_preset": "always"}}))
-    snakemake = Path(sys.executable).parent / "snakemake"
-    done = subprocess.run([str(snakemake), "-n", "-p", "transfer", "--configfile", "run.yaml"], cwd=work,
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    commands = [line.removeprefix("Shell command: ") for line in (done.stdout + done.stderr).splitlines()
-                if " -m vlgen transfer-augmented " in line]
+    commands = dry_run_commands(work, "transfer", " -m vlgen transfer-augmented ",
+                                {"transfer": {"presets": ["paper"], "run_paper_preset": "always"}})
     assert len(commands) == 2, commands
     for model, python in (("RN50", "python"), ("TSM", "'/opt/tf env/bin/python'")):
         [command] = [c for c in commands if f" --model {model} " in c]
