@@ -165,6 +165,54 @@ def test_view_rows_count_a_test_class_absent_from_train_as_errors():
                   transfer=LOGISTIC, seed=0, dataset="scenes")
 
 
+
+def battery_outputs(model: str, dataset: str, x_train, y_train, x_test, y_test) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What fewshot_evaluate and transfer_probe (default) write for one (model, dataset): trials, probe row."""
+    from vlgen.tasks.fewshot import fewshot_trials
+    from vlgen.tasks.probe import fit_cached_probe, n_classes_of, transfer_row
+
+    trials = pd.DataFrame(fewshot_trials(x_train, y_train, x_test, y_test, dataset=dataset, **FEWSHOT))
+    probe = fit_cached_probe("default", x_train, y_train, n_classes_of(y_train, y_test), LOGISTIC, 0)
+    row = transfer_row(probe, x_test, y_test, n_train=len(y_train))
+    key = f"key-{model}-{dataset}"
+    return (trials.assign(model=model, dataset=dataset, feature_key=key),
+            pd.DataFrame([{"model": model, "dataset": dataset, "preset": "default", **row, "feature_key": key}]))
+
+
+def test_the_class_view_read_from_the_battery_equals_view_rows_on_the_class_labels():
+    """The trained models' class view is the battery's own numbers, not recomputed: they must be view_rows'."""
+    from vlgen.report.controlled import battery_class_scores
+
+    rng = np.random.default_rng(3)
+    parts, expected = [], []
+    for model, dataset in (("labels-s0", "digits"), ("random-s1", "digits"), ("labels-s0", "cifar")):
+        y_train, y_test = rng.integers(0, 4, size=80), rng.integers(0, 4, size=40)
+        # noisy features, so that accuracies differ between models and shot counts
+        x_train = separable(y_train, rng) + rng.normal(0, 0.6, size=(80, 8)).astype(np.float32)
+        x_test = separable(y_test, rng) + rng.normal(0, 0.6, size=(40, 8)).astype(np.float32)
+        parts.append(battery_outputs(model, dataset, x_train, y_train, x_test, y_test))
+        expected += [{**r, "model": model, "dataset": dataset, "view": "class", "feature_key": f"key-{model}-{dataset}"}
+                     for r in view_rows(x_train, y_train, x_test, y_test, fewshot=FEWSHOT, transfer=LOGISTIC, seed=0,
+                                        dataset=dataset)]
+    got = battery_class_scores(pd.concat([p[0] for p in parts]), pd.concat([p[1] for p in parts]))
+    index = ["model", "dataset", "task", "metric"]
+    want = pd.DataFrame(expected)[got.columns].sort_values(index).reset_index(drop=True)
+    got = got.sort_values(index).reset_index(drop=True)
+    assert len(got) == 3 * 3 and got["view"].eq("class").all()
+    assert got["value"].nunique() > 3  # not all equal: the comparison below can fail
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_class_scores_need_both_tasks_of_every_model_and_dataset():
+    from vlgen.report.controlled import battery_class_scores
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, size=60)
+    trials, probe = battery_outputs("labels-s0", "digits", separable(y, rng), y, separable(y, rng), y)
+    other = probe.assign(dataset="cifar")
+    with pytest.raises(ValueError, match=r"not of the same \(model, dataset\) pairs: \[\('labels-s0', 'cifar'\)\]"):
+        battery_class_scores(trials, pd.concat([probe, other]))
+
 # -- figure and summary ----------------------------------------------------------------------------
 def seed_table() -> pd.DataFrame:
     """Three seeds; labels beat random at every seed; captions ties labels at one seed."""

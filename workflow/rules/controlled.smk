@@ -11,6 +11,15 @@ try:
 except ConfigError as exc:
     sys.exit(f"vlgen: invalid configuration: {exc}")
 TEXT_ENCODER = CONTROLLED.get("text_encoder")
+# A dataset's `class` view is the battery's own few-shot and default-probe numbers (fewshot.smk,
+# transfer.smk: the same functions, settings and seeds) where the battery computes both: read, not
+# computed twice. controlled_evaluate runs the other views, and does not run on a class-only dataset.
+CLASS_FROM_BATTERY = sorted(d for d, views in CONTROLLED_VIEWS.items()
+                            if CLASS_VIEW in views and d in RUN.task_datasets("fewshot") and d in TRANSFER_DATASETS
+                            and "default" in TRANSFER_PRESETS)
+EVALUATED_VIEWS = {d: [v for v in views if not (v == CLASS_VIEW and d in CLASS_FROM_BATTERY)]
+                   for d, views in CONTROLLED_VIEWS.items()}
+EVALUATED_VIEWS = {d: views for d, views in EVALUATED_VIEWS.items() if views}
 # r_text needs the text encoder among the models RSA compares.
 CONTROLLED_RSA = [rules.rsa_correlations.output.table] if RSA_ACTIVE and TEXT_ENCODER in RUN.models else []
 
@@ -20,11 +29,11 @@ rule controlled_evaluate:
         train=lambda wc: manifest(wc.model, wc.dataset, "train"),
         test=lambda wc: manifest(wc.model, wc.dataset, "test"),
         # the views' labels are read from the dataset itself (annotations), not from the store
-        data=lambda wc: [PREPARED[wc.dataset]] if wc.dataset in PREPARED and CONTROLLED_VIEWS[wc.dataset] != [CLASS_VIEW] else [],
+        data=lambda wc: [PREPARED[wc.dataset]] if wc.dataset in PREPARED and EVALUATED_VIEWS[wc.dataset] != [CLASS_VIEW] else [],
     output:
         f"{RESULTS}/controlled/{{model}}/{{dataset}}.csv",
     params:
-        views=lambda wc: CONTROLLED_VIEWS[wc.dataset],
+        views=lambda wc: EVALUATED_VIEWS[wc.dataset],
         fewshot={k: FEWSHOT[k] for k in ("shots", "trials", "seed", "presets")},
         transfer=TRANSFER_SETTINGS["default"],
         seed=TRANSFER.get("seed", 0),
@@ -44,7 +53,10 @@ rule controlled_evaluate:
 
 rule controlled_table:
     input:
-        scores=expand(f"{RESULTS}/controlled/{{model}}/{{dataset}}.csv", model=CONTROLLED_MODELS, dataset=list(CONTROLLED_VIEWS)),
+        scores=expand(f"{RESULTS}/controlled/{{model}}/{{dataset}}.csv", model=CONTROLLED_MODELS, dataset=list(EVALUATED_VIEWS)),
+        class_fewshot=expand(f"{RESULTS}/fewshot/{{model}}/{{dataset}}.csv", model=CONTROLLED_MODELS, dataset=CLASS_FROM_BATTERY),
+        class_transfer=expand(f"{RESULTS}/transfer/{{model}}/{{dataset}}/default.csv", model=CONTROLLED_MODELS,
+                              dataset=CLASS_FROM_BATTERY),
         rsa=CONTROLLED_RSA,
     output:
         report(f"{RESULTS}/tables/controlled.csv", category="Controlled experiment", caption="../report/controlled_table.rst"),

@@ -31,9 +31,9 @@ rule extract_features:
     resources:
         gpu=1,
         batch_size=64,
-        workers=2,
+        workers=RUN.section("extraction")["workers"],
         device="auto",
-    threads: 2
+    threads: RUN.section("extraction")["threads"]
     conda:
         lambda wc: ENV_FILES[ENVIRONMENT_OF_KEY[wc.key]]
     log:

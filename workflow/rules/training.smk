@@ -38,7 +38,7 @@ rule train_model:
     resources:
         gpu=1,
         device="auto",
-    threads: 2
+    threads: RUN.section("controlled").get("threads", 2)
     conda:
         ENV
     log:

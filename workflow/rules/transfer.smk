@@ -75,8 +75,8 @@ rule transfer_probe_augmented:
     resources:
         gpu=1,
         device="auto",
-        workers=2,
-    threads: 2
+        workers=RUN.section("extraction")["workers"],
+    threads: RUN.section("extraction")["threads"]
     conda:
         lambda wc: ENV_FILES[ENVIRONMENT_OF_MODEL[wc.model]]
     log:

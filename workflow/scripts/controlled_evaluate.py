@@ -5,7 +5,7 @@ import pandas as pd
 
 from vlgen.data.registry import get_reader
 from vlgen.jobs import open_manifest, start_job
-from vlgen.tasks.views import CLASS_VIEW, view_labels, view_rows
+from vlgen.tasks.views import CLASS_VIEW, SCORE_COLUMNS, view_labels, view_rows
 
 start_job(snakemake.log[0], snakemake.threads)
 params, wc = snakemake.params, snakemake.wildcards
@@ -24,5 +24,4 @@ for view in params.views:
                      transfer=params.transfer, seed=params.seed, dataset=wc.dataset)
     tables.append(pd.DataFrame(rows).assign(model=wc.model, dataset=wc.dataset, view=view,
                                             feature_key=entries["test"].key))
-columns = ["model", "dataset", "view", "task", "metric", "value", "n_train", "n_test", "feature_key"]
-pd.concat(tables)[columns].to_csv(snakemake.output[0], index=False)
+pd.concat(tables)[SCORE_COLUMNS].to_csv(snakemake.output[0], index=False)

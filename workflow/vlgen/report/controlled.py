@@ -12,13 +12,40 @@ import pandas as pd
 
 from vlgen.report.document import Document
 from vlgen.report.plots_controlled import ordered_recipes
+from vlgen.tasks.fewshot import summarise
 from vlgen.tasks.paired import (COMPARISONS, GROUP_COLUMNS, TABLE_COLUMNS, paired_table, recipe_summary,
                                 sign_flip_floor)
-from vlgen.tasks.views import CLASS_VIEW
+from vlgen.tasks.views import CLASS_VIEW, SCORE_COLUMNS
 
 TITLE = "Controlled experiment: one network, one data set, four kinds of supervision (controlled.csv)"
 # The score the headline sentences quote: the linear probe on the training data's own task.
 HEADLINE = {"task": "transfer", "metric": "accuracy"}
+
+
+def battery_class_scores(fewshot: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFrame:
+    """The `class` view's scores (as `vlgen.tasks.views.view_rows` gives them) from the battery's own outputs.
+
+    `fewshot` holds the few-shot trials of fewshot_evaluate, `transfer` the default probe's rows of
+    transfer_probe, for the same (model, dataset) pairs: a few-shot metric is `{preset}-{shots}shot`, the
+    mean over trials; transfer's is `accuracy`. The battery runs the same functions with the same settings
+    and seeds on the same store entries, so the trained models' class view is read rather than computed
+    twice.
+    """
+    probes = transfer.set_index(["model", "dataset"])
+    missing = sorted(set(zip(fewshot["model"], fewshot["dataset"])) ^ set(probes.index))
+    if missing:
+        raise ValueError(f"few-shot and transfer scores are not of the same (model, dataset) pairs: {missing}")
+    rows = []
+    for group in summarise(fewshot.to_dict("records")):
+        probe = probes.loc[(group["model"], group["dataset"])]
+        rows.append({"model": group["model"], "dataset": group["dataset"], "task": "fewshot",
+                     "metric": f"{group['preset']}-{group['shots']}shot", "value": group["mean"],
+                     "n_train": probe["n_train"], "n_test": probe["n_test"], "feature_key": probe["feature_key"]})
+    for (model, dataset), probe in probes.iterrows():
+        rows.append({"model": model, "dataset": dataset, "task": "transfer", "metric": "accuracy",
+                     "value": probe["accuracy"], "n_train": probe["n_train"], "n_test": probe["n_test"],
+                     "feature_key": probe["feature_key"]})
+    return pd.DataFrame(rows).assign(view=CLASS_VIEW)[SCORE_COLUMNS]
 
 
 def controlled_table(view_scores: pd.DataFrame, identities: Mapping[str, tuple[str, int]],

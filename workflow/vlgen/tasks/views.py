@@ -23,6 +23,8 @@ from vlgen.tasks.probe import fit_cached_probe
 
 # The view of a dataset's own labels (what the store entry holds); every dataset has it.
 CLASS_VIEW = "class"
+# A per-(model, dataset) score file of the controlled experiment: `view_rows` plus who and what.
+SCORE_COLUMNS = ["model", "dataset", "view", "task", "metric", "value", "n_train", "n_test", "feature_key"]
 
 
 def controlled_views(run: RunConfig) -> dict[str, list[str]]:
