@@ -165,7 +165,6 @@ def test_view_rows_count_a_test_class_absent_from_train_as_errors():
                   transfer=LOGISTIC, seed=0, dataset="scenes")
 
 
-
 def battery_outputs(model: str, dataset: str, x_train, y_train, x_test, y_test) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What fewshot_evaluate and transfer_probe (default) write for one (model, dataset): trials, probe row."""
     from vlgen.tasks.fewshot import fewshot_trials
@@ -212,6 +211,7 @@ def test_class_scores_need_both_tasks_of_every_model_and_dataset():
     other = probe.assign(dataset="cifar")
     with pytest.raises(ValueError, match=r"not of the same \(model, dataset\) pairs: \[\('labels-s0', 'cifar'\)\]"):
         battery_class_scores(trials, pd.concat([probe, other]))
+
 
 # -- figure and summary ----------------------------------------------------------------------------
 def seed_table() -> pd.DataFrame:

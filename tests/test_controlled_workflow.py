@@ -4,7 +4,10 @@ The README test's session fixture runs the demo once (README "Beyond the paper")
 what it made, then dry-run changes in the same copy of the repository.
 """
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +135,6 @@ def test_adding_a_seed_schedules_only_its_jobs(demo):
 
 def printed_commands(work: Path, *configfiles: str) -> list[str]:
     """The shell commands `snakemake -n -p` prints for a run from scratch."""
-    import os
-    import subprocess
-    import sys
-
     done = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--cores", "2", "--configfile",
                            *configfiles],
                           cwd=work, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

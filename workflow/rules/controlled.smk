@@ -17,9 +17,8 @@ TEXT_ENCODER = CONTROLLED.get("text_encoder")
 CLASS_FROM_BATTERY = sorted(d for d, views in CONTROLLED_VIEWS.items()
                             if CLASS_VIEW in views and d in RUN.task_datasets("fewshot") and d in TRANSFER_DATASETS
                             and "default" in TRANSFER_PRESETS)
-EVALUATED_VIEWS = {d: [v for v in views if not (v == CLASS_VIEW and d in CLASS_FROM_BATTERY)]
-                   for d, views in CONTROLLED_VIEWS.items()}
-EVALUATED_VIEWS = {d: views for d, views in EVALUATED_VIEWS.items() if views}
+EVALUATED_VIEWS = {d: kept for d, views in CONTROLLED_VIEWS.items()
+                   if (kept := [v for v in views if not (v == CLASS_VIEW and d in CLASS_FROM_BATTERY)])}
 # r_text needs the text encoder among the models RSA compares.
 CONTROLLED_RSA = [rules.rsa_correlations.output.table] if RSA_ACTIVE and TEXT_ENCODER in RUN.models else []
 
